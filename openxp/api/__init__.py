@@ -1,0 +1,1 @@
+"""The ClearXP API (``/api/...``): Bearer token plus ``X-CXP-Tenant``."""

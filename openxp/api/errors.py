@@ -1,0 +1,69 @@
+"""ClearXP's documented error body, with a stable ``error`` code added:
+
+``{"code": 400, "name": "Bad Request", "error": "validation_error",
+"message": "...", "body": [{"name": "ValidationError", ...}]}``
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from starlette.responses import Response
+
+from openxp.auth.errors import AuthError
+from openxp.httpio import JSON
+
+
+class ApiError(Exception):
+    status = 400
+    error = "bad_request"
+
+    def __init__(self, message: str, *, body: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.body = body or []
+
+
+class ValidationFailed(ApiError):
+    error = "validation_error"
+
+    def __init__(self, message: str, *, prop: str = "", value: Any = None) -> None:
+        super().__init__(
+            message, body=[{"name": "ValidationError", "description": message, "property": prop, "value": value}]
+        )
+
+
+class UnsupportedMedia(ApiError):
+    status = 415
+    error = "unsupported_media_type"
+
+
+class TooLarge(ApiError):
+    status = 413
+    error = "payload_too_large"
+
+
+def render(
+    status: int,
+    error: str,
+    message: str,
+    body: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    payload = {
+        "code": status,
+        "name": HTTPStatus(status).phrase,
+        "error": error,
+        "message": message,
+        "body": body or [],
+    }
+    return JSON(payload, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def api_error_response(exc: ApiError) -> Response:
+    return render(exc.status, exc.error, exc.message, exc.body)
+
+
+def auth_error_response(exc: AuthError) -> Response:
+    return render(exc.status, exc.error, exc.message, headers=exc.headers)

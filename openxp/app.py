@@ -1,0 +1,150 @@
+"""The ASGI application: routes, middleware and the one place errors become
+responses. ``create_app`` is the uvicorn factory (``openxp serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openxp.api import routes as api_routes
+from openxp.config import Settings
+from openxp.httpio import JSON
+from openxp.oauth import endpoints as oauth
+from openxp.runtime import Runtime
+from openxp.store import Database, now
+from openxp.store import grants as grant_store
+from openxp.store import sessions as session_store
+from openxp.web import pages
+from openxp.web.headers import SecurityHeaders
+
+log = logging.getLogger("openxp")
+access_log = logging.getLogger("openxp.access")
+HOUSEKEEPING_INTERVAL = 600
+
+
+async def healthz(request: Request) -> Response:
+    ok = await request.app.state.openxp.db.ping()
+    return JSON({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+
+def _routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", oauth.metadata, methods=["GET"]),
+        Route("/auth/oauth/authorize", pages.authorize, methods=["GET"]),
+        Route("/auth/login", pages.login, methods=["POST"]),
+        Route("/auth/oauth/consent", pages.consent_page, methods=["GET"]),
+        Route("/auth/oauth/consent", pages.consent, methods=["POST"]),
+        Route("/auth/logout", pages.logout, methods=["POST"]),
+        Route("/auth/oauth/token", oauth.token, methods=["POST"]),
+        Route("/auth/oauth/revoke", oauth.revoke, methods=["POST"]),
+        Route("/auth/oauth/introspect", oauth.introspect, methods=["POST"]),
+        Route("/api/import/users", api_routes.import_users, methods=["POST", "PUT"]),
+        Route("/demo/callback", pages.demo_callback, methods=["GET"]),
+    ]
+
+
+async def _housekeeping(db: Database) -> None:
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+        try:
+            async with db.write() as conn:
+                cutoff = now() - 3600
+                await grant_store.purge_expired(conn, cutoff)
+                await session_store.purge_expired(conn, cutoff)
+        except Exception:
+            log.exception("housekeeping failed; will retry")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSON({"error": error, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    incident = secrets.token_hex(6)
+    log.exception("unhandled error (incident %s) on %s %s", incident, request.method, request.url.path)
+    return JSON(
+        {"error": "server_error", "message": f"the server could not complete the request (incident {incident})"},
+        status_code=500,
+    )
+
+
+class AccessLog:
+    """One line per request: method, path (never the query, which may carry a
+    code), status and time. Plain ASGI to stay off the hot path's budget."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            access_log.info(
+                '%s "%s %s" %d %.1fms',
+                scope["client"][0] if scope.get("client") else "-",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    db = Database(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_housekeeping(db))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await db.dispose()
+
+    app = FastAPI(
+        title="openxp",
+        version="0.1.0",
+        routes=_routes(),
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.openxp = Runtime(settings=settings, db=db)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    if settings.access_log:
+        app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,12 @@
+"""Who is calling a resource (``/api``, ``/xapi``): credentials in, a Principal out.
+
+- ``bearer``: OAuth access tokens (RFC 6750), bound to one tenant;
+- ``tenant``: which tenant a request names (``X-CXP-Tenant`` or the host);
+- ``errors``: the refusals, rendered by each API in its own error shape.
+"""
+
+from openxp.auth.errors import AuthError
+from openxp.auth.guard import authenticate
+from openxp.auth.principal import Principal
+
+__all__ = ["AuthError", "Principal", "authenticate"]

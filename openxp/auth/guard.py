@@ -1,0 +1,39 @@
+"""The one guard every protected resource goes through."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from openxp.auth import bearer, tenant
+from openxp.auth.errors import InsufficientScope, InvalidAuthRequest, MissingCredentials
+from openxp.auth.principal import Principal
+from openxp.runtime import runtime
+
+
+def _authorization(conn: HTTPConnection) -> str | None:
+    values = conn.headers.getlist("authorization")
+    if len(values) > 1:
+        raise InvalidAuthRequest("send the Authorization header once")
+    if "access_token" in conn.query_params:
+        if values:
+            raise InvalidAuthRequest("send the access token in one place: the Authorization header")
+        # RFC 9700 4.3.2: a token in the URL is not accepted; it is as if none was sent.
+    return values[0] if values else None
+
+
+async def authenticate(conn: HTTPConnection, required_scope: str | None = None) -> Principal:
+    rt = runtime(conn)
+    header = _authorization(conn)
+    if header is None or not header.strip():
+        raise MissingCredentials()
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingCredentials("this resource takes an OAuth access token (Authorization: Bearer)")
+    token = credentials.strip()
+    if not token or " " in token:
+        raise InvalidAuthRequest("malformed Bearer credentials")
+    principal = await bearer.principal_for(rt.db, token)
+    tenant.check(conn, rt.settings, principal.tenant)
+    if required_scope is not None and not principal.may(required_scope):
+        raise InsufficientScope(required_scope)
+    return principal

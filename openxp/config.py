@@ -1,0 +1,141 @@
+"""Settings, read once from the environment (and an optional ``.env`` file).
+
+Every variable is documented in ``docs/operating.md``; the names are fixed by the
+outside contract. Components receive a ``Settings`` value; nothing reads the
+environment after start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Failure budgets per window; exceeding one answers 429 with Retry-After."""
+
+    window: int = 60
+    login_per_account: int = 10
+    login_per_ip: int = 50
+    client_auth_per_client: int = 20
+    grant_failures_per_client: int = 50
+    basic_auth_per_key: int = 20
+    basic_auth_per_ip: int = 100
+    lockout: int = 300
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    public_url: str
+    code_ttl: int = 600
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_absolute_ttl: int = 365 * 24 * 3600
+    launch_token_ttl: int = 4 * 3600
+    session_idle_ttl: int = 30 * 60
+    session_absolute_ttl: int = 12 * 3600
+    interaction_ttl: int = 600
+    tenant_domain: str | None = None
+    trusted_proxies: frozenset[str] = frozenset()
+    access_log: bool = True
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+    @property
+    def issuer(self) -> str:
+        return self.public_url
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
+        env: dict[str, str] = {}
+        if env_file:
+            env.update(_read_env_file(Path(env_file)))
+        env.update(os.environ if environ is None else environ)
+
+        data_dir = Path(env.get("OPENXP_DATA_DIR") or "./var").resolve()
+        database_url = env.get("OPENXP_DATABASE_URL") or f"sqlite:///{data_dir / 'openxp.sqlite3'}"
+        if not database_url.startswith(("sqlite:", "sqlite+", "postgresql:", "postgresql+", "postgres:")):
+            raise ConfigError("OPENXP_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+
+        public_url = (env.get("OPENXP_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+        parts = urlsplit(public_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError("OPENXP_PUBLIC_URL must be an absolute http(s) URL without query or fragment")
+
+        limits = RateLimits(
+            window=_int(env, "OPENXP_RATE_WINDOW", RateLimits.window),
+            login_per_account=_int(env, "OPENXP_RATE_LOGIN_PER_ACCOUNT", RateLimits.login_per_account),
+            login_per_ip=_int(env, "OPENXP_RATE_LOGIN_PER_IP", RateLimits.login_per_ip),
+            client_auth_per_client=_int(env, "OPENXP_RATE_CLIENT_AUTH", RateLimits.client_auth_per_client),
+            grant_failures_per_client=_int(env, "OPENXP_RATE_GRANT_FAILURES", RateLimits.grant_failures_per_client),
+            basic_auth_per_key=_int(env, "OPENXP_RATE_BASIC_PER_KEY", RateLimits.basic_auth_per_key),
+            basic_auth_per_ip=_int(env, "OPENXP_RATE_BASIC_PER_IP", RateLimits.basic_auth_per_ip),
+            lockout=_int(env, "OPENXP_RATE_LOCKOUT", RateLimits.lockout),
+        )
+        proxies = frozenset(p.strip() for p in (env.get("OPENXP_TRUSTED_PROXIES") or "").split(",") if p.strip())
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            public_url=public_url,
+            code_ttl=_int(env, "OPENXP_CODE_TTL", 600),
+            access_token_ttl=_int(env, "OPENXP_ACCESS_TOKEN_TTL", 3600),
+            refresh_token_ttl=_int(env, "OPENXP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            refresh_absolute_ttl=_int(env, "OPENXP_REFRESH_ABSOLUTE_TTL", 365 * 24 * 3600),
+            launch_token_ttl=_int(env, "OPENXP_LAUNCH_TOKEN_TTL", 4 * 3600),
+            session_idle_ttl=_int(env, "OPENXP_SESSION_IDLE_TTL", 30 * 60),
+            session_absolute_ttl=_int(env, "OPENXP_SESSION_ABSOLUTE_TTL", 12 * 3600),
+            tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
+            trusted_proxies=proxies,
+            access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
+            rate_limits=limits,
+        )

@@ -1,0 +1,155 @@
+"""RFC 6749 4.1.1: validating the authorization request.
+
+Order matters (RFC 6749 4.1.2.1, RFC 9700 4.11.2): the client and the redirect
+URI are checked first and, if either is wrong, the user sees our own error page
+and is never redirected. Only after both are good may other errors travel back
+to the (registered) redirect URI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openxp import scopes, wire
+from openxp.oauth import rfc7636
+from openxp.oauth.errors import (
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from openxp.store import clients as client_store
+from openxp.store import tenants as tenant_store
+from openxp.store.clients import Client
+
+MAX_STATE_LENGTH = 4096
+
+
+class InvalidAuthorizationRequest(Exception):
+    """The client or redirect URI cannot be trusted: show an error page, never redirect."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AuthorizationError(Exception):
+    """An error to send back to the client's registered redirect URI."""
+
+    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+        super().__init__(error.error)
+        self.error = error
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    client: Client
+    tenant: str
+    redirect_uri: str
+    scope: list[str]
+    state: str | None
+    code_challenge: str | None
+
+
+def redirect_to(redirect_uri: str, params: dict[str, str]) -> str:
+    """Append parameters to a registered URI, keeping its own query (RFC 6749 3.1.2)."""
+    query = urlencode(params, quote_via=quote, safe="")
+    return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}"
+
+
+def error_redirect(err: AuthorizationError, issuer: str) -> str:
+    params = err.error.body()
+    if err.state is not None:
+        params["state"] = err.state
+    params["iss"] = issuer
+    return redirect_to(err.redirect_uri, params)
+
+
+def _one(pairs: list[tuple[str, str]], name: str) -> tuple[int, str | None]:
+    values = [v for k, v in pairs if k == name]
+    return len(values), (values[0] if values else None)
+
+
+def _optional(value: str | None) -> str | None:
+    # RFC 6749 3.1: a parameter sent without a value is treated as omitted.
+    return value if value else None
+
+
+async def validate(conn: AsyncConnection, raw_query: bytes) -> AuthorizationRequest:
+    try:
+        pairs = wire.parse_query(raw_query)
+    except wire.WireError as exc:
+        raise InvalidAuthorizationRequest(f"The request is malformed: {exc}.") from None
+
+    count, client_id = _one(pairs, "client_id")
+    if count > 1:
+        raise InvalidAuthorizationRequest("client_id was sent more than once.")
+    if not client_id:
+        raise InvalidAuthorizationRequest("The request names no client (client_id is missing).")
+    client = await client_store.find(conn, client_id) if len(client_id) <= 64 else None
+    tenant = await tenant_store.get_by_id(conn, client.tenant_id) if client else None
+    if client is None or tenant is None or client.disabled or tenant.disabled:
+        raise InvalidAuthorizationRequest("The client is unknown or disabled.")
+
+    count, redirect_uri = _one(pairs, "redirect_uri")
+    if count > 1:
+        raise InvalidAuthorizationRequest("redirect_uri was sent more than once.")
+    if not redirect_uri:
+        raise InvalidAuthorizationRequest("redirect_uri is required.")
+    # Byte-for-byte: no normalisation, no prefix match, no case folding.
+    if not any(redirect_uri == registered for registered in client.redirect_uris):
+        raise InvalidAuthorizationRequest("The redirect_uri is not registered for this client.")
+
+    state_count, state = _one(pairs, "state")
+    state = _optional(state) if state_count == 1 else None
+
+    def fail(error: OAuthError) -> AuthorizationError:
+        return AuthorizationError(error, redirect_uri, state)
+
+    for name, value in pairs:
+        if sum(1 for k, _ in pairs if k == name) > 1:
+            raise fail(InvalidRequest(f"parameter {name} was sent more than once"))
+        if wire.contains_surrogates(value):
+            raise fail(InvalidRequest(f"parameter {name} is not valid UTF-8"))
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        raise AuthorizationError(
+            InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters"), redirect_uri, None
+        )
+
+    params = dict(pairs)
+    response_type = _optional(params.get("response_type"))
+    if response_type is None:
+        raise fail(InvalidRequest("response_type is required"))
+    if response_type != "code":
+        raise fail(UnsupportedResponseType("only response_type=code is supported"))
+    response_mode = _optional(params.get("response_mode"))
+    if response_mode not in (None, "query"):
+        raise fail(InvalidRequest("only response_mode=query is supported"))
+    if "authorization_code" not in client.grant_types:
+        raise fail(UnauthorizedClient("this client may not use the authorization code grant"))
+
+    requested = scopes.parse(params.get("scope", ""))
+    if not requested:
+        granted = list(client.default_scopes)
+    else:
+        unknown = [s for s in requested if s not in scopes.SCOPES or s not in client.scopes]
+        if unknown:
+            raise fail(InvalidScope("scope not allowed for this client: " + " ".join(unknown)))
+        granted = requested
+
+    try:
+        challenge = rfc7636.validate_challenge(
+            _optional(params.get("code_challenge")),
+            _optional(params.get("code_challenge_method")),
+            required=client.require_pkce or not client.confidential,
+        )
+    except OAuthError as exc:
+        raise fail(exc) from None
+
+    return AuthorizationRequest(client, tenant.name, redirect_uri, granted, state, challenge)

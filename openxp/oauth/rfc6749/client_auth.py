@@ -1,0 +1,86 @@
+"""RFC 6749 2.3: client authentication at the token, revocation and
+introspection endpoints.
+
+``client_secret_post`` (body, JSON or form, as in the seed) and
+``client_secret_basic``; never both at once (2.3). Public clients send only
+``client_id``. Unknown ids and wrong secrets fail identically (F-11), and the
+comparison is a constant-time digest comparison.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openxp import audit, wire
+from openxp.config import Settings
+from openxp.oauth.errors import InvalidClient, InvalidRequest, TooManyRequests
+from openxp.store import clients as client_store
+from openxp.store import tenants as tenant_store
+from openxp.store import throttle
+from openxp.store.clients import Client
+
+AUTH_METHODS = ["client_secret_post", "client_secret_basic"]
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="openxp"'}
+
+
+async def authenticate(
+    conn: AsyncConnection, settings: Settings, params: dict[str, str], authorization: str | None, ip: str
+) -> Client:
+    basic = authorization is not None and authorization.strip()[:6].lower() == "basic "
+    body_id = params.get("client_id") or None
+    body_secret = params.get("client_secret") or None
+    challenge = BASIC_CHALLENGE if basic else {}
+
+    if basic:
+        if body_secret is not None:
+            raise InvalidRequest("use one client authentication method, not Basic and client_secret together")
+        try:
+            client_id, secret = wire.parse_basic(authorization or "")
+        except wire.WireError:
+            raise InvalidClient("client authentication failed", headers=challenge) from None
+        if body_id is not None and body_id != client_id:
+            raise InvalidClient("client_id does not match the authenticated client", headers=challenge)
+        presented: str | None = secret
+    else:
+        if authorization is not None and authorization.strip():
+            raise InvalidClient("unsupported Authorization scheme at this endpoint")
+        if body_id is None:
+            raise InvalidClient("client authentication failed: client_id is missing")
+        client_id, presented = body_id, body_secret
+
+    client = await client_store.find(conn, client_id) if len(client_id) <= 64 else None
+    if client is not None and not client.confidential:
+        ok = presented is None
+    else:
+        ok = client_store.secret_matches(client, presented or "") and presented is not None
+    if ok and client is not None:
+        tenant = await tenant_store.get_by_id(conn, client.tenant_id)
+        ok = not client.disabled and not tenant.disabled
+    if not ok or client is None:
+        await _failed(conn, settings, client_id, ip)
+        raise InvalidClient("client authentication failed", headers=challenge)
+    return client
+
+
+async def _failed(conn: AsyncConnection, settings: Settings, client_id: str, ip: str) -> None:
+    limits = settings.rate_limits
+    audit.event("client_auth_failed", severity="warning", client_id=client_id[:64], ip=ip)
+    wait = max(
+        await throttle.record_failure(
+            conn,
+            f"client:{client_id[:64]}",
+            limit=limits.client_auth_per_client,
+            window=limits.window,
+            lockout=limits.lockout,
+        ),
+        await throttle.record_failure(
+            conn,
+            f"client-ip:{ip}",
+            limit=limits.client_auth_per_client * 5,
+            window=limits.window,
+            lockout=limits.lockout,
+        ),
+    )
+    if wait > 0:
+        audit.event("client_auth_throttled", severity="high", client_id=client_id[:64], ip=ip)
+        raise TooManyRequests(wait)

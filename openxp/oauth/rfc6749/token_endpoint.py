@@ -1,0 +1,63 @@
+"""RFC 6749 3.2: the token endpoint, independent of the web framework.
+
+``exchange`` runs in one write transaction that is committed whatever the
+outcome: a spent code, a revoked family or a counted failure must persist
+even when the answer is an error. Tokens are inserted only after every check
+passed, so an error never leaves a usable token behind.
+"""
+
+from __future__ import annotations
+
+from openxp import audit
+from openxp.config import Settings
+from openxp.oauth.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    OAuthError,
+    TooManyRequests,
+    UnsupportedGrantType,
+)
+from openxp.oauth.rfc6749 import client_auth
+from openxp.oauth.rfc6749.grants import authorization_code, refresh_token
+from openxp.store import Database, throttle
+
+GRANTS = {
+    authorization_code.GRANT_TYPE: authorization_code.handle,
+    refresh_token.GRANT_TYPE: refresh_token.handle,
+}
+GRANT_TYPES_SUPPORTED = list(GRANTS)
+
+
+async def exchange(
+    db: Database, settings: Settings, params: dict[str, str], authorization: str | None, ip: str
+) -> dict[str, object]:
+    grant_type = params.get("grant_type") or None
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required")
+    failure: OAuthError | None = None
+    async with db.write() as conn:
+        try:
+            client = await client_auth.authenticate(conn, settings, params, authorization, ip)
+            handler = GRANTS.get(grant_type)
+            if handler is None:
+                raise UnsupportedGrantType("supported grant types: " + ", ".join(GRANT_TYPES_SUPPORTED))
+            try:
+                issued = await handler(conn, settings, client, params)
+            except InvalidGrant:
+                limits = settings.rate_limits
+                wait = await throttle.record_failure(
+                    conn,
+                    f"grant:{client.client_id}",
+                    limit=limits.grant_failures_per_client,
+                    window=limits.window,
+                    lockout=limits.lockout,
+                )
+                if wait > 0:
+                    audit.event("grant_guessing_throttled", severity="high", client_id=client.client_id, ip=ip)
+                    raise TooManyRequests(wait) from None
+                raise
+        except OAuthError as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    return issued.response()

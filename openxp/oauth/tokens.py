@@ -1,0 +1,48 @@
+"""Minting access and refresh tokens: ``cxa_`` / ``cxr_`` + 256 random bits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openxp import crypto
+from openxp.config import Settings
+from openxp.store import grants as grant_store
+from openxp.store.grants import GrantInfo
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    scope: str
+
+    def response(self) -> dict[str, object]:
+        """The seed's shape, plus ``scope``."""
+        body: dict[str, object] = {"access_token": self.access_token}
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        body["token_type"] = "bearer"
+        body["expires_in"] = self.expires_in
+        body["scope"] = self.scope
+        return body
+
+
+async def issue(
+    conn: AsyncConnection, settings: Settings, grant: GrantInfo, scope: str, with_refresh: bool
+) -> TokenSet:
+    access = crypto.new_credential(crypto.ACCESS_TOKEN_PREFIX)
+    refresh = crypto.new_credential(crypto.REFRESH_TOKEN_PREFIX) if with_refresh else None
+    await grant_store.issue_tokens(
+        conn,
+        grant_id=grant.grant_id,
+        access_hash=crypto.digest(access),
+        access_scope=scope,
+        access_ttl=settings.access_token_ttl,
+        refresh_hash=crypto.digest(refresh) if refresh else None,
+        refresh_ttl=settings.refresh_token_ttl,
+        refresh_limit=grant.expires_at,
+    )
+    return TokenSet(access, refresh, settings.access_token_ttl, scope)

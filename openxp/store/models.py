@@ -1,0 +1,209 @@
+"""The relational schema. It changes only through Alembic migrations
+(``openxp/store/migrations``); a test checks the two never drift apart.
+
+Times are UNIX seconds (float, UTC) so that expiry checks are plain number
+comparisons on SQLite and PostgreSQL alike. Secrets, codes and tokens are stored
+only as SHA-256 digests (hex); the column names say ``*_hash`` so nobody mistakes
+them for the value.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+HASH = String(64)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    # Attributes that identify a learner on import, in order (ClearXP: Email by default).
+    Column("user_id_attributes", JSON, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("password_changed_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "email"),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", HASH, nullable=True),
+    Column("confidential", Boolean, nullable=False, default=True),
+    Column("require_pkce", Boolean, nullable=False, default=False),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("default_scopes", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("secret_rotated_at", Float, nullable=True),
+)
+
+# A grant is one consent: the family every code, access token and refresh token
+# descends from. Revoking it (replayed code, reused refresh token, revocation of
+# a refresh token) kills the whole family in one UPDATE.
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("client_pk", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Column("revoked_reason", String(64), nullable=True),
+    Index(None, "client_pk"),
+    Index(None, "account_id"),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", HASH, primary_key=True),
+    Column("grant_id", Integer, ForeignKey("grants.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Index(None, "expires_at"),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("token_hash", HASH, primary_key=True),
+    Column("grant_id", Integer, ForeignKey("grants.id", ondelete="CASCADE"), nullable=False),
+    # May be narrower than the grant's scope (a refresh that asked for less, RFC 6749 6).
+    Column("scope", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "grant_id"),
+    Index(None, "expires_at"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", HASH, primary_key=True),
+    Column("grant_id", Integer, ForeignKey("grants.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "grant_id"),
+    Index(None, "expires_at"),
+)
+
+# Browser sessions of admins on the login and consent pages. ``account_id`` is
+# NULL before login; logging in replaces the row (a new id, B-11).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", HASH, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index(None, "account_id"),
+    Index(None, "expires_at"),
+)
+
+# A validated authorization request waiting for login and consent. The consent
+# form names it by id; everything else comes from this row, never from the form.
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id_hash", HASH, primary_key=True),
+    Column("session_hash", HASH, nullable=False),
+    Column("client_pk", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("state", Text, nullable=True),
+    Column("code_challenge", String(128), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Index(None, "session_hash"),
+    Index(None, "expires_at"),
+)
+
+throttles = Table(
+    "throttles",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", Float, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", HASH, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+)
+
+# The tenant's learners: the users that ClearXP's import creates and updates.
+learners = Table(
+    "learners",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("identifier", String(320), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "identifier"),
+)

@@ -1,0 +1,160 @@
+"""Browser sessions and pending authorization requests (interactions).
+
+A session id reaches the browser only in its cookie; we keep its digest. An
+interaction is an authorization request that passed validation and waits for
+login and consent; it is bound to the session that started it and consumed once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openxp import crypto
+from openxp.store.db import now
+from openxp.store.models import interactions, sessions
+
+
+@dataclass(frozen=True)
+class Session:
+    id_hash: str
+    account_id: int | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Interaction:
+    id_hash: str
+    session_hash: str
+    client_pk: int
+    redirect_uri: str
+    scope: str
+    state: str | None
+    code_challenge: str | None
+    expires_at: float
+    used: bool
+
+
+async def start_session(conn: AsyncConnection, account_id: int | None, absolute_ttl: int) -> str:
+    token = crypto.random_token(32)
+    t = now()
+    await conn.execute(
+        insert(sessions).values(
+            id_hash=crypto.digest(token),
+            account_id=account_id,
+            created_at=t,
+            last_seen_at=t,
+            expires_at=t + absolute_ttl,
+        )
+    )
+    return token
+
+
+async def load_session(conn: AsyncConnection, token: str, idle_ttl: int) -> Session | None:
+    row = (await conn.execute(select(sessions).where(sessions.c.id_hash == crypto.digest(token)))).first()
+    if row is None:
+        return None
+    t = now()
+    if row.expires_at <= t or row.last_seen_at + idle_ttl <= t:
+        return None
+    return Session(row.id_hash, row.account_id, row.expires_at)
+
+
+async def touch_session(conn: AsyncConnection, id_hash: str) -> None:
+    await conn.execute(update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now()))
+
+
+async def end_session(conn: AsyncConnection, id_hash: str) -> None:
+    await conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
+
+
+async def replace_session(conn: AsyncConnection, old_hash: str | None, account_id: int, absolute_ttl: int) -> str:
+    """Log in: a fresh session id (no fixation); pending interactions follow it."""
+    token = await start_session(conn, account_id, absolute_ttl)
+    if old_hash is not None:
+        await conn.execute(
+            update(interactions)
+            .where(interactions.c.session_hash == old_hash)
+            .values(session_hash=crypto.digest(token))
+        )
+        await end_session(conn, old_hash)
+    return token
+
+
+async def create_interaction(
+    conn: AsyncConnection,
+    *,
+    session_hash: str,
+    client_pk: int,
+    redirect_uri: str,
+    scope: str,
+    state: str | None,
+    code_challenge: str | None,
+    ttl: int,
+) -> str:
+    interaction_id = crypto.random_token(24)
+    t = now()
+    await conn.execute(
+        insert(interactions).values(
+            id_hash=crypto.digest(interaction_id),
+            session_hash=session_hash,
+            client_pk=client_pk,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            state=state,
+            code_challenge=code_challenge,
+            created_at=t,
+            expires_at=t + ttl,
+        )
+    )
+    return interaction_id
+
+
+def _interaction(row: Any) -> Interaction:
+    r = row
+    return Interaction(
+        id_hash=r.id_hash,
+        session_hash=r.session_hash,
+        client_pk=r.client_pk,
+        redirect_uri=r.redirect_uri,
+        scope=r.scope,
+        state=r.state,
+        code_challenge=r.code_challenge,
+        expires_at=r.expires_at,
+        used=r.used_at is not None,
+    )
+
+
+async def find_interaction(conn: AsyncConnection, interaction_id: str) -> Interaction | None:
+    row = (
+        await conn.execute(select(interactions).where(interactions.c.id_hash == crypto.digest(interaction_id)))
+    ).first()
+    return _interaction(row) if row else None
+
+
+async def consume_interaction(conn: AsyncConnection, interaction_id: str, session_hash: str) -> Interaction | None:
+    """Single use: only the first decision on an interaction counts."""
+    row = (
+        await conn.execute(
+            update(interactions)
+            .where(
+                and_(
+                    interactions.c.id_hash == crypto.digest(interaction_id),
+                    interactions.c.session_hash == session_hash,
+                    interactions.c.used_at.is_(None),
+                    interactions.c.expires_at > now(),
+                )
+            )
+            .values(used_at=now())
+            .returning(*interactions.c)
+        )
+    ).first()
+    return _interaction(row) if row else None
+
+
+async def purge_expired(conn: AsyncConnection, before: float) -> None:
+    await conn.execute(delete(interactions).where(interactions.c.expires_at < before))
+    await conn.execute(delete(sessions).where(sessions.c.expires_at < before))

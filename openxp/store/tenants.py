@@ -1,0 +1,86 @@
+"""Tenants: the unit of isolation. Every other row belongs to exactly one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openxp.store.db import now
+from openxp.store.errors import AlreadyExists, Invalid, NotFound
+from openxp.store.models import tenants
+
+# A DNS label, so that a tenant can also be named by ``{tenant}.{OPENXP_TENANT_DOMAIN}``.
+TENANT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    name: str
+    user_id_attributes: list[str]
+    disabled: bool
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(row.id, row.name, list(row.user_id_attributes), bool(row.disabled))
+
+
+def validate_name(name: str) -> str:
+    if not TENANT_NAME.fullmatch(name):
+        raise Invalid("tenant names are 1-63 lower-case letters, digits and inner hyphens (a DNS label), e.g. 'acme'")
+    return name
+
+
+async def create(conn: AsyncConnection, name: str, user_id_attributes: list[str] | None = None) -> Tenant:
+    validate_name(name)
+    attrs = user_id_attributes or ["Email"]
+    try:
+        result = await conn.execute(
+            insert(tenants)
+            .values(name=name, user_id_attributes=attrs, disabled=False, created_at=now())
+            .returning(tenants.c.id)
+        )
+    except IntegrityError:
+        raise AlreadyExists(f"tenant {name!r} already exists") from None
+    return Tenant(result.scalar_one(), name, attrs, False)
+
+
+async def find(conn: AsyncConnection, name: str) -> Tenant | None:
+    row = (await conn.execute(select(tenants).where(tenants.c.name == name))).first()
+    return _tenant(row) if row else None
+
+
+async def get(conn: AsyncConnection, name: str) -> Tenant:
+    tenant = await find(conn, name)
+    if tenant is None:
+        raise NotFound(f"no tenant named {name!r}")
+    return tenant
+
+
+async def get_by_id(conn: AsyncConnection, tenant_id: int) -> Tenant:
+    row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+    if row is None:
+        raise NotFound("no such tenant")
+    return _tenant(row)
+
+
+async def list_all(conn: AsyncConnection) -> list[Tenant]:
+    rows = (await conn.execute(select(tenants).order_by(tenants.c.name))).all()
+    return [_tenant(r) for r in rows]
+
+
+async def set_user_id_attributes(conn: AsyncConnection, tenant_id: int, attributes: list[str]) -> None:
+    if not attributes or any(not a.strip() for a in attributes):
+        raise Invalid("give at least one non-empty attribute name")
+    await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(user_id_attributes=attributes))
+
+
+async def count(conn: AsyncConnection) -> int:
+    from sqlalchemy import func
+
+    return int((await conn.execute(select(func.count()).select_from(tenants))).scalar_one())

@@ -1,0 +1,50 @@
+"""Failure counters shared by every worker process (they live in the database).
+
+Only failures are counted, so a well-behaved caller never pays for this. A key
+that collects ``limit`` failures within ``window`` seconds is locked for
+``lockout`` seconds; the lock lifts by itself (no permanent lockout an attacker
+could trigger).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openxp.store.db import now
+from openxp.store.models import throttles
+
+
+async def locked_for(conn: AsyncConnection, key: str) -> float:
+    """Seconds until ``key`` may try again (0 when it may now)."""
+    row = (await conn.execute(select(throttles.c.locked_until).where(throttles.c.key == key))).first()
+    if row is None or row.locked_until is None:
+        return 0.0
+    return max(0.0, row.locked_until - now())
+
+
+async def record_failure(conn: AsyncConnection, key: str, *, limit: int, window: int, lockout: int) -> float:
+    """Count one failure; returns the lock's remaining seconds (0 if not locked)."""
+    t = now()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(throttles).values(key=key, window_start=t, failures=1, locked_until=None)
+    fresh_window = stmt.excluded.window_start - throttles.c.window_start >= window
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[throttles.c.key],
+        set_={
+            "failures": case((fresh_window, 1), else_=throttles.c.failures + 1),
+            "window_start": case((fresh_window, stmt.excluded.window_start), else_=throttles.c.window_start),
+        },
+    ).returning(throttles.c.failures, throttles.c.locked_until)
+    row = (await conn.execute(upsert)).one()
+    if row.locked_until is not None and row.locked_until > t:
+        return float(row.locked_until - t)
+    if row.failures >= limit:
+        await conn.execute(update(throttles).where(throttles.c.key == key).values(locked_until=t + lockout, failures=0))
+        return float(lockout)
+    return 0.0
+
+
+async def clear(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(delete(throttles).where(throttles.c.key == key))

@@ -1,0 +1,1 @@
+"""The few HTML pages: login, consent, error and sign-out (no JavaScript)."""

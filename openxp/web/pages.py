@@ -1,0 +1,380 @@
+"""The authorization endpoint's pages: authorize, login, consent, logout.
+
+Everything the consent decision acts on comes from the stored interaction
+(validated once, at ``GET /auth/oauth/authorize``), never from the form, and
+the interaction is bound to the browser session that started it (B-04, B-05).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from openxp import audit, crypto, scopes
+from openxp.httpio import BodyTooLarge, read_body
+from openxp.oauth.errors import AccessDenied, InvalidRequest
+from openxp.oauth.rfc6749 import authorization
+from openxp.oauth.rfc6749.authorization import AuthorizationError, InvalidAuthorizationRequest
+from openxp.runtime import Runtime, client_ip, runtime
+from openxp.store import accounts as account_store
+from openxp.store import clients as client_store
+from openxp.store import grants as grant_store
+from openxp.store import sessions as session_store
+from openxp.store import tenants as tenant_store
+from openxp.store import throttle
+from openxp.store.accounts import AUTHORIZE_INTEGRATIONS, Account
+from openxp.store.clients import Client
+from openxp.store.db import now
+from openxp.store.sessions import Interaction, Session
+from openxp.web import browser
+from openxp.wire import WireError, parse_query, single_values
+
+MAX_QUERY = 16 * 1024
+MAX_FORM = 16 * 1024
+GENERIC_LOGIN_ERROR = "Incorrect email or password."
+
+
+def _redirect(url: str) -> RedirectResponse:
+    # 303: the browser follows with GET and never re-posts the password (RFC 9700 4.12).
+    return RedirectResponse(url, status_code=303)
+
+
+def _send_back(rt: Runtime, err: AuthorizationError) -> RedirectResponse:
+    return _redirect(authorization.error_redirect(err, rt.settings.issuer))
+
+
+async def _session(rt: Runtime, request: Request) -> tuple[str | None, Session | None]:
+    token = browser.session_token(request, rt.settings)
+    if token is None:
+        return None, None
+    async with rt.db.read() as conn:
+        session = await session_store.load_session(conn, token, rt.settings.session_idle_ttl)
+    return (token, session) if session else (None, None)
+
+
+def _eligible(account: Account | None, client: Client) -> bool:
+    return account is not None and account.tenant_id == client.tenant_id and account.may(AUTHORIZE_INTEGRATIONS)
+
+
+async def authorize(request: Request) -> Response:
+    rt = runtime(request)
+    raw_query = request.scope.get("query_string", b"")
+    if len(raw_query) > MAX_QUERY:
+        return browser.error_page("The authorization request is too long.", status=414)
+    try:
+        async with rt.db.read() as conn:
+            req = await authorization.validate(conn, raw_query)
+    except InvalidAuthorizationRequest as exc:
+        audit.event("authorize_rejected", severity="warning", reason=exc.message, ip=client_ip(request, rt.settings))
+        return browser.error_page(exc.message)
+    except AuthorizationError as err:
+        return _send_back(rt, err)
+
+    token, session = await _session(rt, request)
+    async with rt.db.write() as conn:
+        if session is None:
+            token = await session_store.start_session(conn, None, rt.settings.session_absolute_ttl)
+            session_hash = crypto.digest(token)
+        else:
+            session_hash = session.id_hash
+            await session_store.touch_session(conn, session_hash)
+        interaction = await session_store.create_interaction(
+            conn,
+            session_hash=session_hash,
+            client_pk=req.client.id,
+            redirect_uri=req.redirect_uri,
+            scope=scopes.join(req.scope),
+            state=req.state,
+            code_challenge=req.code_challenge,
+            ttl=rt.settings.interaction_ttl,
+        )
+        account = await account_store.get_by_id(conn, session.account_id) if session and session.account_id else None
+    assert token is not None
+    if _eligible(account, req.client):
+        assert account is not None
+        response = _consent_page(rt, token, interaction, req.client, req.tenant, account, req.redirect_uri, req.scope)
+    else:
+        response = _login_page(token, interaction, req.client, req.tenant, req.redirect_uri)
+    browser.set_session_cookie(response, rt.settings, token)
+    return response
+
+
+def _login_page(
+    token: str,
+    interaction: str,
+    client: Client,
+    tenant: str,
+    redirect_uri: str,
+    *,
+    error: str = "",
+    email: str = "",
+    status: int = 200,
+) -> Response:
+    return browser.render(
+        "login.html",
+        {
+            "client_name": client.name,
+            "tenant": tenant,
+            "csrf_token": browser.csrf_token(token),
+            "interaction": interaction,
+            "error": error,
+            "email": email,
+        },
+        status=status,
+        form_targets=[browser.origin_of(redirect_uri)],
+    )
+
+
+def _consent_page(
+    rt: Runtime,
+    token: str,
+    interaction: str,
+    client: Client,
+    tenant: str,
+    account: Account,
+    redirect_uri: str,
+    scope: list[str],
+) -> Response:
+    return browser.render(
+        "consent.html",
+        {
+            "client_name": client.name,
+            "tenant": tenant,
+            "email": account.email,
+            "scopes": [(s, scopes.SCOPES.get(s, s)) for s in scope],
+            "redirect_host": urlsplit(redirect_uri).netloc,
+            "csrf_token": browser.csrf_token(token),
+            "interaction": interaction,
+        },
+        form_targets=[browser.origin_of(redirect_uri)],
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise WireError("expected a form submission")
+    try:
+        raw = await read_body(request, MAX_FORM)
+    except BodyTooLarge:
+        raise WireError("form too large") from None
+    return single_values(parse_query(raw))
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _posted(rt: Runtime, request: Request) -> tuple[dict[str, str], str, Session]:
+    """Common checks of every form post: origin, form shape, session, CSRF."""
+    if not browser.same_origin(request, rt.settings):
+        audit.event("csrf_rejected", severity="warning", reason="origin", ip=client_ip(request, rt.settings))
+        raise _Refused(browser.error_page("This form was submitted from another site.", title="Forbidden", status=403))
+    try:
+        form = await _form(request)
+    except WireError as exc:
+        raise _Refused(browser.error_page(f"The form submission is malformed: {exc}.")) from None
+    token, session = await _session(rt, request)
+    if token is None or session is None or not browser.csrf_valid(token, form.get("csrf_token")):
+        audit.event("csrf_rejected", severity="warning", reason="token", ip=client_ip(request, rt.settings))
+        raise _Refused(
+            browser.error_page(
+                "Your session expired or this form is not from this browser session. Start again from the application.",
+                title="Forbidden",
+                status=403,
+            )
+        )
+    return form, token, session
+
+
+async def _interaction(rt: Runtime, interaction_id: str, session: Session) -> tuple[Interaction, Client, str]:
+    async with rt.db.read() as conn:
+        found = await session_store.find_interaction(conn, interaction_id) if interaction_id else None
+        if found is None or found.used or found.session_hash != session.id_hash or found.expires_at <= now():
+            raise _Refused(browser.error_page("This sign-in request expired or was already used."))
+        client = await client_store.find_by_pk(conn, found.client_pk)
+        tenant = await tenant_store.get_by_id(conn, client.tenant_id) if client else None
+    if client is None or tenant is None or client.disabled or tenant.disabled:
+        raise _Refused(browser.error_page("The client is unknown or disabled."))
+    return found, client, tenant.name
+
+
+def _deny(rt: Runtime, interaction: Interaction, error: AccessDenied | InvalidRequest) -> RedirectResponse:
+    return _send_back(rt, AuthorizationError(error, interaction.redirect_uri, interaction.state))
+
+
+async def login(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        form, token, session = await _posted(rt, request)
+        interaction_id = form.get("interaction", "")
+        interaction, client, tenant = await _interaction(rt, interaction_id, session)
+    except _Refused as refused:
+        return refused.response
+    email = form.get("email", "").strip()
+    password = form.get("password", "")
+    ip = client_ip(request, rt.settings)
+    limits = rt.settings.rate_limits
+    account_key = f"login:{client.tenant_id}:{account_store.normalize_email(email)[:320]}"
+    ip_key = f"login-ip:{ip}"
+
+    def again(message: str, status: int = 200) -> Response:
+        return _login_page(
+            token,
+            interaction_id,
+            client,
+            tenant,
+            interaction.redirect_uri,
+            error=message,
+            email=email[:320],
+            status=status,
+        )
+
+    async with rt.db.read() as conn:
+        wait = max(await throttle.locked_for(conn, account_key), await throttle.locked_for(conn, ip_key))
+    if wait > 0:
+        audit.event("login_throttled", severity="high", tenant=tenant, ip=ip)
+        response = again("Too many failed sign-in attempts. Wait a few minutes, then try again.", status=429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
+    account = None
+    if email and password and len(password) <= 1024 and len(email) <= 320:
+        async with rt.db.read() as conn:
+            account = await account_store.find(conn, client.tenant_id, email)
+    # Always one argon2 verification (a dummy hash for unknown emails), so timing
+    # does not tell which accounts exist (B-13).
+    verified = crypto.verify_password(account.password_hash if account else None, password[:1024])
+    if not verified or account is None or account.disabled:
+        async with rt.db.write() as conn:
+            await throttle.record_failure(
+                conn, account_key, limit=limits.login_per_account, window=limits.window, lockout=limits.lockout
+            )
+            await throttle.record_failure(
+                conn, ip_key, limit=limits.login_per_ip, window=limits.window, lockout=limits.lockout
+            )
+        audit.event("login_failed", severity="warning", tenant=tenant, ip=ip)
+        return again(GENERIC_LOGIN_ERROR)
+
+    async with rt.db.write() as conn:
+        if crypto.password_needs_rehash(account.password_hash):
+            await account_store.upgrade_hash(conn, account.id, password)
+        await throttle.clear(conn, account_key)
+        new_token = await session_store.replace_session(
+            conn, session.id_hash, account.id, rt.settings.session_absolute_ttl
+        )
+    audit.event("login_succeeded", tenant=tenant, account=account.id, ip=ip)
+
+    if not _eligible(account, client):
+        async with rt.db.write() as conn:
+            await session_store.consume_interaction(conn, interaction_id, crypto.digest(new_token))
+        audit.event("consent_refused_role", tenant=tenant, account=account.id)
+        response = _deny(
+            rt, interaction, AccessDenied("this account may not authorize integrations for this tenant")
+        )
+    else:
+        response = _redirect(f"/auth/oauth/consent?interaction={interaction_id}")
+    browser.set_session_cookie(response, rt.settings, new_token)
+    return response
+
+
+async def consent_page(request: Request) -> Response:
+    rt = runtime(request)
+    token, session = await _session(rt, request)
+    interaction_id = request.query_params.get("interaction", "")
+    if token is None or session is None or session.account_id is None:
+        return browser.error_page("Your session expired. Start again from the application.")
+    try:
+        interaction, client, tenant = await _interaction(rt, interaction_id, session)
+    except _Refused as refused:
+        return refused.response
+    async with rt.db.read() as conn:
+        account = await account_store.get_by_id(conn, session.account_id)
+    if not _eligible(account, client):
+        return browser.error_page("This account may not authorize integrations for this tenant.", status=403)
+    assert account is not None
+    return _consent_page(
+        rt, token, interaction_id, client, tenant, account, interaction.redirect_uri, scopes.parse(interaction.scope)
+    )
+
+
+async def consent(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        form, _token, session = await _posted(rt, request)
+    except _Refused as refused:
+        return refused.response
+    if session.account_id is None:
+        return browser.error_page("Sign in first.", status=403)
+    decision = form.get("decision")
+    if decision not in ("allow", "deny"):
+        return browser.error_page("Choose Allow or Deny.")
+    interaction_id = form.get("interaction", "")
+    async with rt.db.write() as conn:
+        interaction = await session_store.consume_interaction(conn, interaction_id, session.id_hash)
+        if interaction is None:
+            return browser.error_page("This authorization request expired or was already decided.")
+        client = await client_store.find_by_pk(conn, interaction.client_pk)
+        account = await account_store.get_by_id(conn, session.account_id)
+        if client is None or client.disabled:
+            return browser.error_page("The client is unknown or disabled.")
+        if not _eligible(account, client):
+            return browser.error_page("This account may not authorize integrations for this tenant.", status=403)
+        assert account is not None
+        if decision == "deny":
+            audit.event("consent_denied", account=account.id, client_id=client.client_id)
+            return _deny(rt, interaction, AccessDenied("the administrator denied the request"))
+        grant_id = await grant_store.create_grant(
+            conn,
+            tenant_id=client.tenant_id,
+            client_pk=client.id,
+            account_id=account.id,
+            scope=interaction.scope,
+            lifetime=rt.settings.refresh_absolute_ttl,
+        )
+        code = crypto.random_token(32)
+        await grant_store.store_code(
+            conn,
+            code_hash=crypto.digest(code),
+            grant_id=grant_id,
+            redirect_uri=interaction.redirect_uri,
+            code_challenge=interaction.code_challenge,
+            ttl=rt.settings.code_ttl,
+        )
+    audit.event("code_issued", grant=grant_id, account=account.id, client_id=client.client_id)
+    params = {"code": code}
+    if interaction.state is not None:
+        params["state"] = interaction.state
+    params["iss"] = rt.settings.issuer
+    return _redirect(authorization.redirect_to(interaction.redirect_uri, params))
+
+
+async def logout(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        _form_values, _token, session = await _posted(rt, request)
+    except _Refused as refused:
+        return refused.response
+    async with rt.db.write() as conn:
+        await session_store.end_session(conn, session.id_hash)
+    response = browser.render("message.html", {"title": "Signed out", "message": "You are signed out of openxp."})
+    browser.clear_session_cookie(response, rt.settings)
+    return response
+
+
+async def demo_callback(request: Request) -> Response:
+    """Stands in for an integration's server in the quick start: shows the code."""
+    q = request.query_params
+    rt = runtime(request)
+    return browser.render(
+        "callback.html",
+        {
+            "code": q.get("code", "")[:200],
+            "error": q.get("error", "")[:100],
+            "description": q.get("error_description", "")[:300],
+            "base": rt.settings.public_url,
+            "redirect_uri": f"{rt.settings.public_url}/demo/callback",
+        },
+    )
