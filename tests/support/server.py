@@ -1,0 +1,211 @@
+"""Run a real openxp server (``openxp serve``) on a real database for the tests.
+
+Provisioning goes through the real CLI with ``--json``, so the operator
+commands are exercised by every test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENXP = [sys.executable, "-m", "openxp.cli"]
+POSTGRES_ADMIN_URL = os.environ.get("OPENXP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def backend() -> str:
+    return os.environ.get("OPENXP_TEST_DB", "sqlite")
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    url = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(data_dir: Path) -> str:
+    if backend() == "postgresql":
+        name = "openxp_t_" + secrets.token_hex(6)
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+    return f"sqlite:///{data_dir / 'openxp.sqlite3'}"
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        name = url.rsplit("/", 1)[1]
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class Server:
+    base_url: str
+    env: dict[str, str]
+    database_url: str
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    tenants: dict[str, str] = field(default_factory=dict)
+    admins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    apikeys: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*OPENXP, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=120, cwd=self.data_dir
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"openxp {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def cli_json(self, *args: str, stdin: str | None = None) -> dict[str, Any]:
+        out = self.cli(*args, "--json", stdin=stdin).stdout
+        return json.loads(out)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def sql(self, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run SQL on the server's database (to age rows or inspect storage)."""
+        from sqlalchemy import text
+
+        from openxp.store.db import null_pool_engine
+
+        async def run() -> list[Any]:
+            engine = null_pool_engine(self.database_url)
+            try:
+                async with engine.begin() as conn:
+                    result = await conn.execute(text(statement), params or {})
+                    return list(result.all()) if result.returns_rows else []
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+    def start(self, workers: int = 2) -> None:
+        port = int(self.base_url.rsplit(":", 1)[1])
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [*OPENXP, "serve", "--port", str(port), "--workers", str(workers)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+            start_new_session=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"openxp serve exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"openxp serve did not become healthy:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process = None
+
+
+def make_server(extra_env: dict[str, str] | None = None, *, provision: bool = True, workers: int = 2) -> Server:
+    data_dir = Path(tempfile.mkdtemp(prefix="openxp-test-"))
+    database_url = create_database(data_dir)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
+        "OPENXP_DATA_DIR": str(data_dir),
+        "OPENXP_DATABASE_URL": database_url,
+        "OPENXP_PUBLIC_URL": base_url,
+        # The shared server's budgets are generous; throttling is tested on its own server.
+        "OPENXP_RATE_LOGIN_PER_ACCOUNT": "100000",
+        "OPENXP_RATE_LOGIN_PER_IP": "100000",
+        "OPENXP_RATE_CLIENT_AUTH": "100000",
+        "OPENXP_RATE_GRANT_FAILURES": "100000",
+        "OPENXP_RATE_BASIC_PER_KEY": "100000",
+        "OPENXP_RATE_BASIC_PER_IP": "100000",
+        "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
+    }
+    server = Server(base_url, env, database_url, data_dir, data_dir / "server.log")
+    server.cli("migrate")
+    if provision:
+        provision_fixtures(server)
+    server.start(workers=workers)
+    return server
+
+
+def destroy_server(server: Server) -> None:
+    server.stop()
+    drop_database(server.database_url)
+    shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def provision_fixtures(server: Server) -> None:
+    """SECURITY.md section 0: tenants a and b, their admins and clients c1, c2, cm, cq, cb."""
+    for tenant in ("a", "b"):
+        server.tenants[tenant] = server.cli_json("tenant", "create", tenant)["name"]
+    for name, tenant, role in (
+        ("adminA", "a", "admin"),
+        ("adminB", "b", "admin"),
+        ("viewerA", "a", "viewer"),
+    ):
+        email = f"{name.lower()}@example.com"
+        server.admins[name] = server.cli_json(
+            "admin", "create", "--tenant", tenant, "--email", email, "--password-stdin", "--role", role,
+            stdin=PASSWORD + "\n",
+        ) | {"password": PASSWORD}
+    specs: dict[str, tuple[str, list[str], list[str]]] = {
+        "c1": ("a", ["https://app.a.test/cb"], []),
+        "c2": ("a", ["https://app2.a.test/cb"], []),
+        "cm": ("a", ["https://app.a.test/cb", "https://app.a.test/cb2"], []),
+        "cq": ("a", ["https://app.a.test/cb?x=1"], []),
+        "cb": ("b", ["https://app.b.test/cb"], []),
+        "cp": ("a", ["http://127.0.0.1:9/cb"], ["--public"]),
+        "cnr": ("a", ["https://norefresh.a.test/cb"], ["--grant-type", "authorization_code"]),
+        "cs": ("a", ["https://scoped.a.test/cb"], ["--scope", "users/import", "--scope", "actors/read",
+                                                    "--default-scope", "users/import"]),
+    }
+    for label, (tenant, uris, extra) in specs.items():
+        args = ["client", "create", "--tenant", tenant, "--name", f"Client {label}"]
+        for uri in uris:
+            args += ["--redirect-uri", uri]
+        server.clients[label] = server.cli_json(*args, *extra)
+    for label, tenant in (("KA", "a"), ("KB", "b")):
+        server.apikeys[label] = server.cli_json("apikey", "create", "--tenant", tenant, "--name", label)
