@@ -16,6 +16,11 @@ from openxp.store.models import metadata
 from tests.support.server import Server
 
 
+def _compare(sync_conn: object) -> list[object]:
+    context = MigrationContext.configure(sync_conn, opts={"compare_type": True})  # type: ignore[arg-type]
+    return list(compare_metadata(context, metadata))
+
+
 def _diff(url: str) -> list[object]:
     async def run() -> list[object]:
         engine = null_pool_engine(url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
+from openxp import audit
 from openxp.auth.errors import TenantInvalid, TenantMismatch, TenantRequired
 from openxp.config import Settings
 from openxp.store.tenants import TENANT_NAME
@@ -39,4 +40,6 @@ def check(conn: HTTPConnection, settings: Settings, credential_tenant: str, *, r
             raise TenantRequired()
         return
     if named != credential_tenant:
+        # I-01: a credential reaching for another tenant is a security event, not just a 403.
+        audit.event("tenant_mismatch", severity="warning", tenant=credential_tenant, named=named)
         raise TenantMismatch()

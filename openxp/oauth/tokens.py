@@ -1,4 +1,5 @@
-"""Minting access and refresh tokens: ``cxa_`` / ``cxr_`` + 256 random bits."""
+"""Minting access and refresh tokens: ``cxa_`` / ``cxr_`` + 256 random bits,
+and revoking a whole family when one of its credentials is replayed."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openxp import crypto
+from openxp import audit, crypto
 from openxp.config import Settings
 from openxp.store import grants as grant_store
 from openxp.store.grants import GrantInfo
@@ -46,3 +47,19 @@ async def issue(
         refresh_limit=grant.expires_at,
     )
     return TokenSet(access, refresh, settings.access_token_ttl, scope)
+
+
+async def revoke_family(conn: AsyncConnection, grant_id: int, *, reason: str, event: str, presenter: str) -> None:
+    """A replayed code or reused refresh token: revoke every token of its grant and
+    raise a high-severity event naming the grant's client, user and tenant (C-03, E-02)."""
+    await grant_store.revoke_grant(conn, grant_id, reason)
+    family = await grant_store.grant_info(conn, grant_id)
+    audit.event(
+        event,
+        severity="high",
+        grant=grant_id,
+        client_id=family.client_id if family else None,
+        account=family.account_id if family else None,
+        tenant=family.tenant if family else None,
+        presented_by=presenter,
+    )

@@ -26,7 +26,8 @@ BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="openxp"'}
 async def authenticate(
     conn: AsyncConnection, settings: Settings, params: dict[str, str], authorization: str | None, ip: str
 ) -> Client:
-    basic = authorization is not None and authorization.strip()[:6].lower() == "basic "
+    # The scheme alone ("Basic" with no credentials) still asks for a Basic challenge (RFC 6749 5.2).
+    basic = authorization is not None and authorization.strip().partition(" ")[0].lower() == "basic"
     body_id = params.get("client_id") or None
     body_secret = params.get("client_secret") or None
     challenge = BASIC_CHALLENGE if basic else {}

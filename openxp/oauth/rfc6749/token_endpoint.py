@@ -41,13 +41,20 @@ async def exchange(
             handler = GRANTS.get(grant_type)
             if handler is None:
                 raise UnsupportedGrantType("supported grant types: " + ", ".join(GRANT_TYPES_SUPPORTED))
+            throttle_key = f"grant:{client.client_id}"
+            # A locked client gets no answer about any code or token: were guesses still
+            # evaluated during the lock, a right one would succeed and the lock would not
+            # slow guessing at all (C-14). Nothing is claimed, so a real code survives it.
+            wait = await throttle.locked_for(conn, throttle_key)
+            if wait > 0:
+                raise TooManyRequests(wait)
             try:
                 issued = await handler(conn, settings, client, params)
             except InvalidGrant:
                 limits = settings.rate_limits
                 wait = await throttle.record_failure(
                     conn,
-                    f"grant:{client.client_id}",
+                    throttle_key,
                     limit=limits.grant_failures_per_client,
                     window=limits.window,
                     lockout=limits.lockout,

@@ -40,8 +40,7 @@ async def handle(conn: AsyncConnection, settings: Settings, client: Client, para
     if claimed is None:
         reused = await grant_store.spent_refresh_grant(conn, token_hash)
         if reused is not None:
-            await grant_store.revoke_grant(conn, reused, "refresh_reuse")
-            audit.event("refresh_reuse_detected", severity="high", grant=reused, client_id=client.client_id)
+            await tokens.revoke_family(conn, reused, reason="refresh_reuse", event="refresh_reuse_detected", presenter=client.client_id)
         raise InvalidGrant("refresh token is invalid, expired or revoked")
 
     grant = claimed.grant
