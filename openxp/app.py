@@ -118,8 +118,16 @@ class AccessLog:
             )
 
 
+def configure_logging() -> None:
+    """Every process logs: uvicorn's worker processes do not inherit the parent's set-up."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    configure_logging()
     db = Database(settings.database_url)
 
     @contextlib.asynccontextmanager

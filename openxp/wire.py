@@ -25,8 +25,9 @@ def parse_query(raw: bytes | str) -> list[tuple[str, str]]:
 
     Invalid UTF-8, after percent-decoding, is an error rather than U+FFFD.
     """
-    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
     try:
+        # Raw (unescaped) bytes must be UTF-8 too; latin-1 would turn b"\xff" into a valid "\u00ff".
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=200)
     except UnicodeDecodeError:
         raise WireError("parameters are not valid UTF-8") from None
@@ -59,11 +60,34 @@ def parse_json(raw: bytes, *, reject_duplicates: bool = True) -> Any:
     except UnicodeDecodeError:
         raise WireError("body is not valid UTF-8") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates if reject_duplicates else None)
+        value = json.loads(text, object_pairs_hook=_no_duplicates if reject_duplicates else None)
     except RecursionError:
         raise WireError("JSON is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise WireError(f"malformed JSON ({exc.msg})") from None
+    _reject_lone_surrogates(value)
+    return value
+
+
+def _reject_lone_surrogates(value: Any) -> None:
+    """A ``\\ud800`` escape decodes to a str no database driver or encoder can take (O-05).
+
+    Iterative (the JSON may be as deep as the parser allowed); ``encode`` finds
+    surrogates at C speed, which matters for multi-megabyte imports.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise WireError("JSON holds a lone surrogate escape") from None
 
 
 def flat_string_object(value: Any) -> dict[str, str]:
