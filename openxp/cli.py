@@ -8,6 +8,7 @@ read from stdin (``--password-stdin``) or a prompt, never from the command line.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import getpass
 import json
 import logging
@@ -56,12 +57,28 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _upgrade(settings: Settings) -> None:
+    """Apply pending migrations. On PostgreSQL an advisory lock serialises concurrent runs
+    (migrations/env.py). SQLite's migration transaction reads the schema version before it takes
+    the write lock, so two processes starting on an empty file would both create the tables: a
+    lock file beside the database serialises them (SQLite is one host, so a file lock suffices)."""
+    from openxp.store.db import sqlite_path
+    from openxp.store.migrate import upgrade
+
+    path = sqlite_path(settings.database_url)
+    if path is None:
+        upgrade(settings.database_url)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        upgrade(settings.database_url)
+
+
 def _with_db(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``work`` in one write transaction on a migrated database."""
     settings = _settings()
-    from openxp.store.migrate import upgrade
-
-    upgrade(settings.database_url)
+    _upgrade(settings)
 
     async def run() -> T:
         db = Database(settings.database_url, pool_size=1)
@@ -101,9 +118,7 @@ def _read_password(from_stdin: bool) -> str:
 def migrate() -> None:
     """Apply pending database migrations (idempotent)."""
     settings = _settings()
-    from openxp.store.migrate import upgrade
-
-    upgrade(settings.database_url)
+    _upgrade(settings)
     typer.echo("database is up to date", err=True)
 
 
@@ -119,9 +134,7 @@ def serve(
 ) -> None:
     """Run the service (applies pending migrations first)."""
     settings = _settings()
-    from openxp.store.migrate import upgrade
-
-    upgrade(settings.database_url)
+    _upgrade(settings)
     _run_server(host, port, workers)
 
 
