@@ -59,5 +59,11 @@ def permits(granted: Iterable[str], required: str) -> bool:
     return required == "statements/read/mine" and "statements/read" in held
 
 
+def permits_all(granted: Iterable[str], requested: Iterable[str]) -> bool:
+    """Whether ``requested`` asks for nothing beyond ``granted`` (a narrower scope is fine)."""
+    held = list(granted)
+    return all(permits(held, item) for item in requested)
+
+
 def join(items: Iterable[str]) -> str:
     return " ".join(items)
