@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openxp import audit
 from openxp import scopes as scope_vocabulary
 from openxp.config import ConfigError, Settings
 from openxp.store import Database
@@ -89,10 +90,24 @@ def _with_db(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
             await db.dispose()
 
     try:
-        return asyncio.run(run())
+        result = asyncio.run(run())
     except StoreError as exc:
         _fail(str(exc))
         raise
+    _audit_command()
+    return result
+
+
+def _audit_command() -> None:
+    """Operator changes are security events too (P-01). Passwords never reach argv."""
+    words = sys.argv[1:]
+    if len(words) >= 2 and words[1] == "list":
+        return
+    if not audit.logger.handlers:
+        audit.logger.addHandler(logging.StreamHandler(sys.stderr))
+        audit.logger.setLevel(logging.INFO)
+        audit.logger.propagate = False
+    audit.event("operator_command", command=" ".join(w for w in words if w != "--json")[:500])
 
 
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
