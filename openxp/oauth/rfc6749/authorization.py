@@ -8,6 +8,7 @@ to the (registered) redirect URI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -27,6 +28,9 @@ from openxp.store import tenants as tenant_store
 from openxp.store.clients import Client
 
 MAX_STATE_LENGTH = 4096
+# Every client_id we issue is 1..64 characters of the URL-safe alphabet; anything
+# else names no client and never reaches the database (a NUL breaks PostgreSQL).
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class InvalidAuthorizationRequest(Exception):
@@ -92,7 +96,7 @@ async def validate(conn: AsyncConnection, raw_query: bytes) -> AuthorizationRequ
         raise InvalidAuthorizationRequest("client_id was sent more than once.")
     if not client_id:
         raise InvalidAuthorizationRequest("The request names no client (client_id is missing).")
-    client = await client_store.find(conn, client_id) if len(client_id) <= 64 else None
+    client = await client_store.find(conn, client_id) if _CLIENT_ID.fullmatch(client_id) else None
     tenant = await tenant_store.get_by_id(conn, client.tenant_id) if client else None
     if client is None or tenant is None or client.disabled or tenant.disabled:
         raise InvalidAuthorizationRequest("The client is unknown or disabled.")
@@ -117,6 +121,9 @@ async def validate(conn: AsyncConnection, raw_query: bytes) -> AuthorizationRequ
             raise fail(InvalidRequest(f"parameter {name} was sent more than once"))
         if wire.contains_surrogates(value):
             raise fail(InvalidRequest(f"parameter {name} is not valid UTF-8"))
+        if "\x00" in value:
+            # Text columns cannot hold NUL on PostgreSQL; no legitimate value has one.
+            raise fail(InvalidRequest(f"parameter {name} contains a NUL character"))
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise AuthorizationError(
             InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters"), redirect_uri, None
@@ -138,7 +145,7 @@ async def validate(conn: AsyncConnection, raw_query: bytes) -> AuthorizationRequ
     if not requested:
         granted = list(client.default_scopes)
     else:
-        unknown = [s for s in requested if s not in scopes.SCOPES or s not in client.scopes]
+        unknown = [s for s in requested if s not in scopes.SCOPES or not scopes.permits(client.scopes, s)]
         if unknown:
             raise fail(InvalidScope("scope not allowed for this client: " + " ".join(unknown)))
         granted = requested

@@ -37,7 +37,9 @@ async def handle(conn: AsyncConnection, settings: Settings, client: Client, para
     if claimed is None:
         replayed = await grant_store.spent_code_grant(conn, code_hash)
         if replayed is not None:
-            await tokens.revoke_family(conn, replayed, reason="code_replay", event="code_replay_detected", presenter=client.client_id)
+            await tokens.revoke_family(
+                conn, replayed, reason="code_replay", event="code_replay_detected", presenter=client.client_id
+            )
         raise InvalidGrant("authorization code is invalid, expired or already used")
 
     grant = claimed.grant

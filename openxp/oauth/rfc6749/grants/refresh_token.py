@@ -34,13 +34,15 @@ async def handle(conn: AsyncConnection, settings: Settings, client: Client, para
         # Checked before the claim, so a refused scope leaves the token usable.
         record = await grant_store.find_refresh_token(conn, token_hash)
         if record is not None and record.grant.client_pk == client.id:
-            if not set(requested) <= set(scopes.parse(record.grant.scope)):
+            if not scopes.permits_all(scopes.parse(record.grant.scope), requested):
                 raise InvalidScope("a refresh cannot widen the scope that was granted")
     claimed = await grant_store.claim_refresh(conn, token_hash, client.id)
     if claimed is None:
         reused = await grant_store.spent_refresh_grant(conn, token_hash)
         if reused is not None:
-            await tokens.revoke_family(conn, reused, reason="refresh_reuse", event="refresh_reuse_detected", presenter=client.client_id)
+            await tokens.revoke_family(
+                conn, reused, reason="refresh_reuse", event="refresh_reuse_detected", presenter=client.client_id
+            )
         raise InvalidGrant("refresh token is invalid, expired or revoked")
 
     grant = claimed.grant
@@ -49,7 +51,7 @@ async def handle(conn: AsyncConnection, settings: Settings, client: Client, para
         raise InvalidGrant("refresh token is invalid, expired or revoked")
 
     granted = scopes.parse(grant.scope)
-    if requested and not set(requested) <= set(granted):
+    if requested and not scopes.permits_all(granted, requested):
         raise InvalidScope("a refresh cannot widen the scope that was granted")
     scope = scopes.join(requested or granted)
 
