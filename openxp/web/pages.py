@@ -159,7 +159,11 @@ async def _form(request: Request) -> dict[str, str]:
         raw = await read_body(request, MAX_FORM)
     except BodyTooLarge:
         raise WireError("form too large") from None
-    return single_values(parse_query(raw))
+    form = single_values(parse_query(raw))
+    # No browser sends NUL from a form field, and PostgreSQL text cannot hold one.
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        raise WireError("the form contains a NUL character")
+    return form
 
 
 class _Refused(Exception):
@@ -192,8 +196,16 @@ async def _posted(rt: Runtime, request: Request) -> tuple[dict[str, str], str, S
 async def _interaction(rt: Runtime, interaction_id: str, session: Session) -> tuple[Interaction, Client, str]:
     async with rt.db.read() as conn:
         found = await session_store.find_interaction(conn, interaction_id) if interaction_id else None
-        if found is None or found.used or found.session_hash != session.id_hash or found.expires_at <= now():
+        if found is None or found.used or found.expires_at <= now():
             raise _Refused(browser.error_page("This sign-in request expired or was already used."))
+        if found.session_hash != session.id_hash:
+            # Someone else's pending request, e.g. planted by an attacker (B-05).
+            audit.event("interaction_foreign_session", severity="warning")
+            raise _Refused(
+                browser.error_page(
+                    "This sign-in request belongs to another browser session.", title="Forbidden", status=403
+                )
+            )
         client = await client_store.find_by_pk(conn, found.client_pk)
         tenant = await tenant_store.get_by_id(conn, client.tenant_id) if client else None
     if client is None or tenant is None or client.disabled or tenant.disabled:
@@ -271,9 +283,7 @@ async def login(request: Request) -> Response:
         async with rt.db.write() as conn:
             await session_store.consume_interaction(conn, interaction_id, crypto.digest(new_token))
         audit.event("consent_refused_role", tenant=tenant, account=account.id)
-        response = _deny(
-            rt, interaction, AccessDenied("this account may not authorize integrations for this tenant")
-        )
+        response = _deny(rt, interaction, AccessDenied("this account may not authorize integrations for this tenant"))
     else:
         response = _redirect(f"/auth/oauth/consent?interaction={interaction_id}")
     browser.set_session_cookie(response, rt.settings, new_token)
@@ -304,6 +314,9 @@ async def consent(request: Request) -> Response:
     rt = runtime(request)
     try:
         form, _token, session = await _posted(rt, request)
+        interaction_id = form.get("interaction", "")
+        # Refuses another session's request with 403 before anything is consumed (B-05).
+        await _interaction(rt, interaction_id, session)
     except _Refused as refused:
         return refused.response
     if session.account_id is None:
@@ -311,7 +324,6 @@ async def consent(request: Request) -> Response:
     decision = form.get("decision")
     if decision not in ("allow", "deny"):
         return browser.error_page("Choose Allow or Deny.")
-    interaction_id = form.get("interaction", "")
     async with rt.db.write() as conn:
         interaction = await session_store.consume_interaction(conn, interaction_id, session.id_hash)
         if interaction is None:

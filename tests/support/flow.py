@@ -54,7 +54,11 @@ class Browser:
         creds = self.server.admins[admin]
         return self.http.post(
             "/auth/login",
-            data={**fields, "email": creds["email"], "password": password if password is not None else creds["password"]},
+            data={
+                **fields,
+                "email": creds["email"],
+                "password": password if password is not None else creds["password"],
+            },
         )
 
     def decide(self, page: httpx.Response, decision: str = "allow") -> httpx.Response:
@@ -124,13 +128,24 @@ def tokens(server: Server, client: str = "c1", **overrides: Any) -> dict[str, An
 
 def refresh(server: Server, refresh_token: str, client: str = "c1", **extra: str) -> httpx.Response:
     c = server.clients[client]
-    body = {"grant_type": "refresh_token", "client_id": c["client_id"], "client_secret": c["client_secret"],
-            "refresh_token": refresh_token, **extra}
+    body = {
+        "grant_type": "refresh_token",
+        "client_id": c["client_id"],
+        "client_secret": c["client_secret"],
+        "refresh_token": refresh_token,
+        **extra,
+    }
     return httpx.post(f"{server.base_url}/auth/oauth/token", json=body, timeout=30)
 
 
-def api(server: Server, token: str, tenant: str | None = "a", method: str = "POST", path: str = "/api/import/users",
-        **kwargs: Any) -> httpx.Response:
+def api(
+    server: Server,
+    token: str,
+    tenant: str | None = "a",
+    method: str = "POST",
+    path: str = "/api/import/users",
+    **kwargs: Any,
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
     if tenant is not None:
         headers["X-CXP-Tenant"] = tenant

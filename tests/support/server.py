@@ -188,7 +188,15 @@ def provision_fixtures(server: Server) -> None:
     ):
         email = f"{name.lower()}@example.com"
         server.admins[name] = server.cli_json(
-            "admin", "create", "--tenant", tenant, "--email", email, "--password-stdin", "--role", role,
+            "admin",
+            "create",
+            "--tenant",
+            tenant,
+            "--email",
+            email,
+            "--password-stdin",
+            "--role",
+            role,
             stdin=PASSWORD + "\n",
         ) | {"password": PASSWORD}
     specs: dict[str, tuple[str, list[str], list[str]]] = {
@@ -199,8 +207,11 @@ def provision_fixtures(server: Server) -> None:
         "cb": ("b", ["https://app.b.test/cb"], []),
         "cp": ("a", ["http://127.0.0.1:9/cb"], ["--public"]),
         "cnr": ("a", ["https://norefresh.a.test/cb"], ["--grant-type", "authorization_code"]),
-        "cs": ("a", ["https://scoped.a.test/cb"], ["--scope", "users/import", "--scope", "actors/read",
-                                                    "--default-scope", "users/import"]),
+        "cs": (
+            "a",
+            ["https://scoped.a.test/cb"],
+            ["--scope", "users/import", "--scope", "actors/read", "--default-scope", "users/import"],
+        ),
     }
     for label, (tenant, uris, extra) in specs.items():
         args = ["client", "create", "--tenant", tenant, "--name", f"Client {label}"]
