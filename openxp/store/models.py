@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -206,4 +208,89 @@ learners = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("tenant_id", "identifier"),
+)
+
+# xAPI statements, one row each. ``seq`` is the stored order (paging cursor);
+# the columns beside ``payload`` exist only to serve the query parameters, and
+# every index leads with tenant_id so a query never reads another tenant's rows.
+# 64-bit on PostgreSQL (a busy LRS passes 2**31 statements); SQLite's rowid is already 64-bit
+# and only a plain INTEGER PRIMARY KEY is that rowid.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+xapi_statements = Table(
+    "xapi_statements",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("statement_id", String(36), nullable=False),
+    Column("stored", Float, nullable=False),
+    Column("voided", Boolean, nullable=False, default=False),
+    Column("verb_id", Text, nullable=False),
+    Column("actor_key", Text, nullable=False),
+    Column("object_activity", Text, nullable=True),
+    Column("object_agent", Text, nullable=True),
+    Column("object_statement", String(36), nullable=True),
+    Column("registration", String(36), nullable=True),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("tenant_id", "statement_id"),
+    Index(None, "tenant_id", "stored"),
+    Index(None, "tenant_id", "verb_id", "seq"),
+    Index(None, "tenant_id", "actor_key", "seq"),
+    Index(None, "tenant_id", "object_activity", "seq"),
+    Index(None, "tenant_id", "object_agent", "seq"),
+    Index(None, "tenant_id", "object_statement"),
+    Index(None, "tenant_id", "registration", "seq"),
+)
+
+# Every agent and activity a statement mentions anywhere (context, substatement,
+# authority), for related_agents / related_activities.
+xapi_statement_agents = Table(
+    "xapi_statement_agents",
+    metadata,
+    Column("seq", SEQ, ForeignKey("xapi_statements.seq", ondelete="CASCADE"), primary_key=True),
+    Column("agent_key", Text, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Index(None, "tenant_id", "agent_key", "seq"),
+)
+
+xapi_statement_activities = Table(
+    "xapi_statement_activities",
+    metadata,
+    Column("seq", SEQ, ForeignKey("xapi_statements.seq", ondelete="CASCADE"), primary_key=True),
+    Column("activity_id", Text, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Index(None, "tenant_id", "activity_id", "seq"),
+)
+
+# xAPI documents: State (activity + agent [+ registration] + stateId), Activity
+# Profile (activity + profileId) and Agent Profile (agent + profileId). Unused
+# key parts are '' so one unique constraint covers all three kinds.
+xapi_documents = Table(
+    "xapi_documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("activity_id", Text, nullable=False),
+    Column("agent_key", Text, nullable=False),
+    Column("registration", String(36), nullable=False),
+    Column("doc_id", Text, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("etag", String(40), nullable=False),
+    Column("updated", Float, nullable=False),
+    # Named by hand: the generated name would pass PostgreSQL's 63-character limit.
+    UniqueConstraint(
+        "tenant_id", "kind", "activity_id", "agent_key", "registration", "doc_id", name="uq_xapi_documents_key"
+    ),
+)
+
+# Statement attachment bodies, by content hash (several statements may share one).
+xapi_attachments = Table(
+    "xapi_attachments",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("sha2", String(128), primary_key=True),
+    Column("content_type", String(255), nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )

@@ -1,0 +1,142 @@
+"""Attachments (xAPI Data 2.4.11, Communication 1.5.2): multipart/mixed
+requests and responses, and signed statements (Data 2.6).
+
+A request's first part holds the statements; every other part is one
+attachment's raw bytes, named by its ``X-Experience-API-Hash``. Parts must
+match the declared ``sha2`` values exactly: none missing (unless the
+attachment has a fileUrl), none extra.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from typing import Any
+
+import orjson
+
+from openxp import wire
+from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request
+
+SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
+SIGNING_ALGS = frozenset({"RS256", "RS384", "RS512"})
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+
+
+def _bad(message: str) -> XAPIError:
+    return bad_request(message, "invalid_multipart")
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in block.split(b"\r\n"):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise _bad("a part header line has no colon")
+        headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return headers
+
+
+def parse(content_type: str, body: bytes) -> tuple[bytes, dict[str, tuple[str, bytes]]]:
+    """(the statements' JSON, {sha2: (content type, bytes)})."""
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        raise _bad("multipart/mixed needs a boundary parameter")
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    segments = body.split(delimiter)
+    if len(segments) < 3 or segments[0].strip():
+        raise _bad("the body must start with the boundary and hold at least one part")
+    parts: list[tuple[dict[str, str], bytes]] = []
+    for segment in segments[1:]:
+        if segment.startswith(b"--"):
+            break
+        if not segment.startswith(b"\r\n"):
+            raise _bad("a boundary must be followed by CRLF")
+        head, sep, content = segment[2:].partition(b"\r\n\r\n")
+        if not sep:
+            # A part with no headers starts with the blank line at once.
+            if segment[2:].startswith(b"\r\n"):
+                head, content = b"", segment[4:]
+            else:
+                raise _bad("a part has no blank line after its headers")
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        parts.append((_headers(head), content))
+    if not parts:
+        raise _bad("no parts")
+    first_headers, statements = parts[0]
+    if first_headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise _bad("the first part must be application/json and hold the statements")
+    files: dict[str, tuple[str, bytes]] = {}
+    for headers, content in parts[1:]:
+        sha2 = headers.get("x-experience-api-hash")
+        if not sha2:
+            raise _bad("every attachment part needs X-Experience-API-Hash")
+        encoding = headers.get("content-transfer-encoding", "binary").lower()
+        if encoding != "binary":
+            raise _bad("attachment parts must use Content-Transfer-Encoding: binary")
+        files[sha2] = (headers.get("content-type", "application/octet-stream"), content)
+    return statements, files
+
+
+def check(statements: list[dict[str, Any]], paths: list[str], files: dict[str, tuple[str, bytes]]) -> None:
+    """Parts and declarations agree; signatures are well-formed JWS with an RS algorithm."""
+    declared: set[str] = set()
+    for statement, path in zip(statements, paths, strict=True):
+        for i, attachment in enumerate(statement.get("attachments", [])):
+            where = f"{path}.attachments[{i}]" if path else f"attachments[{i}]"
+            declared.add(attachment["sha2"])
+            if attachment["sha2"] not in files and "fileUrl" not in attachment:
+                raise InvalidStatement(where, "has no fileUrl and no multipart part with its sha2")
+            if attachment["usageType"] == SIGNATURE:
+                if attachment["contentType"] != "application/octet-stream":
+                    raise InvalidStatement(f"{where}.contentType", "a signature is application/octet-stream")
+                if attachment["sha2"] in files:
+                    _check_jws(files[attachment["sha2"]][1], where)
+    extra = set(files) - declared
+    if extra:
+        raise _bad("a part's X-Experience-API-Hash matches no attachment sha2")
+
+
+def _b64json(segment: str) -> Any:
+    try:
+        return wire.parse_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _check_jws(content: bytes, where: str) -> None:
+    pieces = content.decode("ascii", "replace").strip().split(".")
+    if len(pieces) != 3:
+        raise InvalidStatement(where, "the signature is not a compact JWS")
+    header = _b64json(pieces[0])
+    if not isinstance(header, dict) or header.get("alg") not in SIGNING_ALGS:
+        raise InvalidStatement(where, "the signature must use RS256, RS384 or RS512")
+    if not isinstance(_b64json(pieces[1]), dict):
+        raise InvalidStatement(where, "the signed payload is not a JSON statement")
+
+
+def multipart(body: bytes, files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = secrets.token_hex(16)
+    out = [f"--{boundary}\r\nContent-Type: application/json\r\n\r\n".encode(), body, b"\r\n"]
+    for sha2, (ctype, content) in files.items():
+        out.append(
+            f"--{boundary}\r\nContent-Type: {ctype}\r\nContent-Transfer-Encoding: binary\r\n"
+            f"X-Experience-API-Hash: {sha2}\r\n\r\n".encode()
+        )
+        out += [content, b"\r\n"]
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/mixed; boundary={boundary}"
+
+
+def hashes(payloads: list[str]) -> set[str]:
+    found: set[str] = set()
+    for payload in payloads:
+        if '"attachments"' in payload:
+            statement = orjson.loads(payload)
+            found |= {a["sha2"] for a in statement.get("attachments", [])}
+    return found

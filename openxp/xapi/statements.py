@@ -1,0 +1,318 @@
+"""The Statement resource (xAPI Communication 2.1): PUT, POST and GET.
+
+Writes validate the whole request first, then store it in one transaction
+with one multi-row INSERT per table; any invalid statement rejects the batch.
+Reads serve the stored JSON text as it is (format=exact) or reshape it
+(ids, canonical).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import uuid as uuidlib
+from email.utils import formatdate
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openxp import wire
+from openxp.httpio import JSON, media_type, read_body
+from openxp.runtime import runtime
+from openxp.store import now
+from openxp.store import statements as store
+from openxp.xapi import attachments, shape
+from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, conflict, not_found
+from openxp.xapi.http import XContext, endpoint, iso, query_params
+from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time, timestamp
+
+MAX_BODY = 16 * 1024 * 1024
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+QUERY_PARAMS = frozenset(
+    {
+        "statementId",
+        "voidedStatementId",
+        "agent",
+        "verb",
+        "activity",
+        "registration",
+        "related_activities",
+        "related_agents",
+        "since",
+        "until",
+        "limit",
+        "format",
+        "attachments",
+        "ascending",
+    }
+)
+SINGLE_PARAMS = frozenset({"statementId", "voidedStatementId", "format", "attachments"})
+FORMATS = frozenset({"exact", "ids", "canonical"})
+# Properties the LRS sets; a re-sent statement is "the same" regardless of them.
+LRS_SET = ("stored", "authority", "version")
+
+SCOPES = {"GET": "statements/read", "PUT": "statements/write", "POST": "statements/write"}
+
+
+# -- writing ---------------------------------------------------------------
+
+
+async def _read_statements(request: Request) -> tuple[Any, dict[str, tuple[str, bytes]]]:
+    """The statements JSON and, for multipart/mixed, the attachment parts by sha2."""
+    kind = media_type(request)
+    if kind not in {"application/json", "multipart/mixed"}:
+        raise XAPIError(400, "unsupported_content_type", "send statements as application/json or multipart/mixed")
+    raw = await read_body(request, MAX_BODY)
+    files: dict[str, tuple[str, bytes]] = {}
+    if kind == "multipart/mixed":
+        raw, files = attachments.parse(request.headers.get("content-type", ""), raw)
+    try:
+        return wire.parse_json(raw), files
+    except wire.WireError as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}", "invalid_json") from None
+
+
+def _prepare(
+    items: list[Any], ctx: XContext, paths: list[str], files: dict[str, tuple[str, bytes]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Validate every statement and its attachment parts, then complete it: (as sent, as stored)."""
+    validator = Validator(v2=ctx.v2)
+    for item, path in zip(items, paths, strict=True):
+        validator.statement(item, path)
+    attachments.check(items, paths, files)
+    stored_at = math.floor(now() * 1000) / 1000
+    stored_text = iso(stored_at)
+    seen: set[str] = set()
+    prepared = []
+    for item, path in zip(items, paths, strict=True):
+        # Validated dicts are ours: normalize in place, and complete a shallow copy
+        # (only top-level keys are added), keeping ``sent`` for the conflict check.
+        sent = item
+        normalize(sent)
+        statement = dict(sent)
+        statement.setdefault("id", str(uuidlib.uuid4()))
+        key = statement["id"].lower()
+        if key in seen:
+            raise InvalidStatement(f"{path}.id" if path else "id", "the same id appears twice in this batch")
+        seen.add(key)
+        statement["stored"] = stored_text
+        statement.setdefault("timestamp", stored_text)
+        statement["authority"] = ctx.authority
+        statement.setdefault("version", ctx.version)
+        prepared.append((sent, statement))
+    return prepared
+
+
+def _same(sent: dict[str, Any], existing: dict[str, Any]) -> bool:
+    a = {k: v for k, v in sent.items() if k not in LRS_SET}
+    b = {k: v for k, v in existing.items() if k not in LRS_SET}
+    if "timestamp" not in a:
+        b.pop("timestamp", None)
+    a.setdefault("id", b.get("id"))
+    return a == b
+
+
+async def _store(
+    request: Request,
+    ctx: XContext,
+    prepared: list[tuple[dict[str, Any], dict[str, Any]]],
+    files: dict[str, tuple[str, bytes]],
+) -> None:
+    rt = runtime(request)
+    tenant_id = ctx.principal.tenant_id
+    stored_at = parse_time(prepared[0][1]["stored"]).timestamp() if prepared else now()
+    async with rt.db.write() as conn:
+        ids = [s["id"].lower() for _, s in prepared]
+        existing = await store.find_many(conn, tenant_id, ids)
+        batch = []
+        for sent, statement in prepared:
+            found = existing.get(statement["id"].lower())
+            if found is not None:
+                if not _same(sent, json.loads(found.payload)):
+                    raise conflict(f"statement {statement['id']} already exists with different content")
+                continue
+            batch.append(shape.row(statement, stored_at))
+        targets = {s.voids for s in batch if s.voids}
+        if targets:
+            for target in (await store.find_many(conn, tenant_id, targets)).values():
+                if target.verb_id == VOIDED:
+                    raise InvalidStatement("object.id", "a voiding statement cannot itself be voided")
+        await store.insert_many(conn, tenant_id, batch)
+        await store.save_attachments(conn, tenant_id, files)
+
+
+async def _put(request: Request, ctx: XContext) -> Response:
+    params = query_params(request, frozenset({"statementId"}))
+    if "statementId" not in params:
+        raise bad_request("PUT /statements needs the statementId parameter")
+    statement_id = params["statementId"]
+    if not UUID.fullmatch(statement_id):
+        raise bad_request("statementId must be a UUID")
+    body, files = await _read_statements(request)
+    if not isinstance(body, dict):
+        raise InvalidStatement("", "PUT takes one statement (a JSON object)")
+    if "id" in body and (not isinstance(body["id"], str) or body["id"].lower() != statement_id.lower()):
+        raise InvalidStatement("id", "differs from the statementId parameter")
+    body = {**body, "id": body.get("id", statement_id)}
+    await _store(request, ctx, _prepare([body], ctx, [""], files), files)
+    return Response(status_code=204)
+
+
+async def _post(request: Request, ctx: XContext) -> Response:
+    query_params(request, frozenset())
+    body, files = await _read_statements(request)
+    items = body if isinstance(body, list) else [body]
+    paths = [f"[{i}]" for i in range(len(items))] if isinstance(body, list) else [""]
+    prepared = _prepare(items, ctx, paths, files)
+    await _store(request, ctx, prepared, files)
+    return JSON([s["id"] for _, s in prepared])
+
+
+# -- reading ---------------------------------------------------------------
+
+
+def _bool_param(params: dict[str, str], name: str) -> bool:
+    value = params.get(name, "false")
+    if value not in {"true", "false"}:
+        raise bad_request(f"{name} must be true or false")
+    return value == "true"
+
+
+def _time_param(params: dict[str, str], name: str) -> float | None:
+    if name not in params:
+        return None
+    # A raw '+' in an unencoded offset arrives as a space.
+    value = params[name].replace(" ", "+")
+    try:
+        return timestamp(value, name).timestamp()
+    except InvalidStatement:
+        raise bad_request(f"{name} must be an ISO 8601 timestamp") from None
+
+
+def _filters(params: dict[str, str]) -> store.Filters:
+    agent = None
+    if "agent" in params:
+        agent = shape.agent_param(params["agent"])
+    for name in ("verb", "activity"):
+        if name in params and not shape.is_iri(params[name]):
+            raise bad_request(f"{name} must be an IRI")
+    if "registration" in params and not UUID.fullmatch(params["registration"]):
+        raise bad_request("registration must be a UUID")
+    return store.Filters(
+        agent=agent,
+        verb=params.get("verb"),
+        activity=params.get("activity"),
+        registration=params["registration"].lower() if "registration" in params else None,
+        related_agents=_bool_param(params, "related_agents"),
+        related_activities=_bool_param(params, "related_activities"),
+        since=_time_param(params, "since"),
+        until=_time_param(params, "until"),
+    )
+
+
+def _limit(params: dict[str, str]) -> int:
+    raw = params.get("limit", "0")
+    if not raw.isdigit() or len(raw) > 9:
+        raise bad_request("limit must be a non-negative integer")
+    value = int(raw)
+    return MAX_LIMIT if value == 0 else min(value, MAX_LIMIT)
+
+
+def _encode_more(params: dict[str, str], after: int) -> str:
+    token = orjson.dumps({"p": params, "a": after})
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def _decode_more(token: str) -> tuple[dict[str, str], int]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        params, after = data["p"], data["a"]
+        if (
+            not isinstance(params, dict)
+            or not isinstance(after, int)
+            or not 0 <= after < 2**62
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+        ):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise bad_request("more is not a valid continuation token") from None
+    if not set(params) <= (QUERY_PARAMS - SINGLE_PARAMS) | {"format", "attachments"}:
+        raise bad_request("more is not a valid continuation token")
+    return params, after
+
+
+async def _get(request: Request, ctx: XContext) -> Response:
+    params = query_params(request, QUERY_PARAMS | {"more"})
+    after = None
+    if "more" in params:
+        if len(params) > 1:
+            raise bad_request("more takes no other parameters")
+        params, after = _decode_more(params["more"])
+    fmt = params.get("format", "exact")
+    if fmt not in FORMATS:
+        raise bad_request("format must be exact, ids or canonical")
+    with_attachments = _bool_param(params, "attachments")
+    languages = shape.accept_languages(request.headers.get("accept-language", ""))
+    if "statementId" in params or "voidedStatementId" in params:
+        if any(name not in SINGLE_PARAMS for name in params) or (
+            "statementId" in params and "voidedStatementId" in params
+        ):
+            raise bad_request("statementId and voidedStatementId take only format and attachments")
+        return await _get_one(request, ctx, params, fmt, languages, with_attachments)
+    filters = _filters(params)
+    limit = _limit(params)
+    ascending = _bool_param(params, "ascending")
+    async with runtime(request).db.read() as conn:
+        rows = await store.query(
+            conn, ctx.principal.tenant_id, filters, limit=limit + 1, ascending=ascending, after_seq=after
+        )
+    more = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        more = f"{request.scope.get('root_path', '')}/statements?more={_encode_more(params, rows[-1].seq)}"
+    payloads = [shape.render(r.payload, fmt, languages) for r in rows]
+    body = b'{"statements":[' + b",".join(payloads) + b'],"more":' + orjson.dumps(more) + b"}"
+    return await _respond(request, ctx, body, [r.payload for r in rows], with_attachments)
+
+
+async def _get_one(
+    request: Request, ctx: XContext, params: dict[str, str], fmt: str, languages: list[str], with_attachments: bool
+) -> Response:
+    voided = "voidedStatementId" in params
+    statement_id = params["voidedStatementId" if voided else "statementId"]
+    if not UUID.fullmatch(statement_id):
+        raise bad_request("the statement id must be a UUID")
+    async with runtime(request).db.read() as conn:
+        found = await store.find(conn, ctx.principal.tenant_id, statement_id.lower())
+    if found is None or found.voided != voided:
+        raise not_found("no such statement" if not voided else "no such voided statement")
+    body = shape.render(found.payload, fmt, languages)
+    response = await _respond(request, ctx, body, [found.payload], with_attachments)
+    response.headers["Last-Modified"] = formatdate(found.stored, usegmt=True)
+    return response
+
+
+async def _respond(
+    request: Request, ctx: XContext, body: bytes, payloads: list[str], with_attachments: bool
+) -> Response:
+    """JSON, or with attachments=true multipart/mixed with the attachment bytes we hold."""
+    if not with_attachments:
+        return Response(body, media_type=JSON.media_type)
+    async with runtime(request).db.read() as conn:
+        files = await store.load_attachments(conn, ctx.principal.tenant_id, attachments.hashes(payloads))
+    content, content_type = attachments.multipart(body, files)
+    return Response(content, headers={"Content-Type": content_type})
+
+
+@endpoint(SCOPES, consistent_through=True)
+async def statements(request: Request, ctx: XContext) -> Response:
+    if request.method == "PUT":
+        return await _put(request, ctx)
+    if request.method == "POST":
+        return await _post(request, ctx)
+    return await _get(request, ctx)
