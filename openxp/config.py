@@ -81,6 +81,8 @@ class Settings:
     tenant_domain: str | None = None
     trusted_proxies: frozenset[str] = frozenset()
     access_log: bool = True
+    # The version echoed on a request that names none (xAPI requires one; the 400 still carries it).
+    xapi_default_version: str = "1.0.3"
     rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @property
@@ -122,6 +124,9 @@ class Settings:
             basic_auth_per_ip=_int(env, "OPENXP_RATE_BASIC_PER_IP", RateLimits.basic_auth_per_ip),
             lockout=_int(env, "OPENXP_RATE_LOCKOUT", RateLimits.lockout),
         )
+        xapi_default = env.get("OPENXP_XAPI_DEFAULT_VERSION") or "1.0.3"
+        if xapi_default not in {"1.0.3", "2.0.0"}:
+            raise ConfigError("OPENXP_XAPI_DEFAULT_VERSION must be 1.0.3 or 2.0.0")
         proxies = frozenset(p.strip() for p in (env.get("OPENXP_TRUSTED_PROXIES") or "").split(",") if p.strip())
         return cls(
             data_dir=data_dir,
@@ -137,5 +142,6 @@ class Settings:
             tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
             trusted_proxies=proxies,
             access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
+            xapi_default_version=xapi_default,
             rate_limits=limits,
         )

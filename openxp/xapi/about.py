@@ -7,12 +7,12 @@ from starlette.responses import Response
 
 from openxp.httpio import JSON
 from openxp.xapi.errors import XAPIError
-from openxp.xapi.http import DEFAULT_VERSION, SUPPORTED, VERSION_HEADER, resolve_version
+from openxp.xapi.http import SUPPORTED, VERSION_HEADER, default_version, resolve_version
 
 
 async def about(request: Request) -> Response:
     try:
-        version = resolve_version(request.headers.get(VERSION_HEADER, DEFAULT_VERSION))
+        version = resolve_version(request.headers.get(VERSION_HEADER, default_version(request)))
     except XAPIError:
-        version = DEFAULT_VERSION  # /about answers whatever version the caller claims
+        version = default_version(request)  # /about answers whatever version the caller claims
     return JSON({"version": list(SUPPORTED)}, headers={VERSION_HEADER: version})

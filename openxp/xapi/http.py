@@ -7,7 +7,6 @@ an ``XContext`` and return a Response or raise ``XAPIError``/``AuthError``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,9 +30,11 @@ VERSION_HEADER = "X-Experience-API-Version"
 SUPPORTED = ("1.0.3", "2.0.0")
 _V1 = re.compile(r"^1\.0(?:\.\d+)?$")
 _V2 = re.compile(r"^2\.0(?:\.\d+)?$")
-# A request without a version header gives us nothing to echo; conformance runs
-# of one version set this so the 400 carries the version they expect.
-DEFAULT_VERSION = os.environ.get("OPENXP_XAPI_DEFAULT_VERSION", "1.0.3")
+
+
+def default_version(request: Request) -> str:
+    """What to echo when a request names no version (``OPENXP_XAPI_DEFAULT_VERSION``)."""
+    return runtime(request).settings.xapi_default_version
 
 MAX_ALTERNATE_BODY = 16 * 1024 * 1024
 
@@ -131,7 +132,7 @@ def endpoint(scopes: dict[str, str], *, consistent_through: bool = False) -> Cal
 
     def wrap(handler: Handler) -> Endpoint:
         async def run(request: Request) -> Response:
-            version = DEFAULT_VERSION
+            version = default_version(request)
             deprecated = False
             try:
                 if "method" in request.query_params:
