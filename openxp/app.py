@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openxp.api import actors as api_actors
 from openxp.api import routes as api_routes
 from openxp.config import Settings
 from openxp.httpio import JSON
@@ -29,6 +30,7 @@ from openxp.store import grants as grant_store
 from openxp.store import sessions as session_store
 from openxp.web import pages
 from openxp.web.headers import SecurityHeaders
+from openxp.xapi import mount as xapi_mount
 
 log = logging.getLogger("openxp")
 access_log = logging.getLogger("openxp.access")
@@ -53,7 +55,12 @@ def _routes() -> list[BaseRoute]:
         Route("/auth/oauth/revoke", oauth.revoke, methods=["POST"]),
         Route("/auth/oauth/introspect", oauth.introspect, methods=["POST"]),
         Route("/api/import/users", api_routes.import_users, methods=["POST", "PUT"]),
+        Route("/api/actors", api_actors.list_actors, methods=["GET"]),
+        Route("/api/actors/agents", api_actors.put_agent, methods=["PUT"]),
+        Route("/api/actors/search", api_actors.search_actors, methods=["POST"]),
+        Route("/api/actors/attributes", api_actors.attributes, methods=["GET"]),
         Route("/demo/callback", pages.demo_callback, methods=["GET"]),
+        xapi_mount(),
     ]
 
 

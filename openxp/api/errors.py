@@ -44,6 +44,41 @@ class TooLarge(ApiError):
     error = "payload_too_large"
 
 
+class InvalidParameter(ApiError):
+    """A query or body parameter (limit, skip, ...) that is not what the endpoint takes."""
+
+    error = "invalid_parameter"
+
+    def __init__(self, message: str, *, prop: str, value: Any = None) -> None:
+        super().__init__(
+            message, body=[{"name": "ValidationError", "description": message, "property": prop, "value": value}]
+        )
+
+
+class InvalidCriteria(ApiError):
+    """A search criteria tree that is malformed, too deep, or uses an unknown comparator."""
+
+    error = "invalid_criteria"
+
+    def __init__(self, message: str, *, path: str = "criteria") -> None:
+        super().__init__(
+            message, body=[{"name": "ValidationError", "description": message, "property": path, "value": None}]
+        )
+
+
+class InvalidCsv(ApiError):
+    """The CSV body cannot be read on; ``body`` says how far the import got."""
+
+    error = "invalid_csv"
+
+
+class ImportInterrupted(ApiError):
+    """Storage failed mid-import; the chunks committed before it stay written."""
+
+    status = 503
+    error = "import_interrupted"
+
+
 def render(
     status: int,
     error: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +13,9 @@ from openxp import audit, wire
 from openxp.api import users
 from openxp.api.errors import (
     ApiError,
+    ImportInterrupted,
+    InvalidCsv,
+    InvalidParameter,
     TooLarge,
     UnsupportedMedia,
     ValidationFailed,
@@ -21,16 +25,17 @@ from openxp.api.errors import (
 from openxp.auth import AuthError, authenticate
 from openxp.httpio import JSON, BodyTooLarge, media_type, read_body
 from openxp.runtime import runtime
-from openxp.store import learners as learner_store
-from openxp.store import tenants as tenant_store
 
 log = logging.getLogger("openxp.api")
+# A JSON import is parsed whole, so its body is capped; send larger imports as text/csv,
+# which is parsed as it streams in (chunks of users.CHUNK rows) and may be much larger.
 MAX_IMPORT_BODY = 20 * 1024 * 1024
+MAX_CSV_BODY = 1024 * 1024 * 1024
 
 
-async def _json_body(request: Request, limit: int) -> Any:
+async def json_body(request: Request, limit: int) -> Any:
     if media_type(request) != "application/json":
-        raise UnsupportedMedia("send the body as application/json")
+        raise UnsupportedMedia("send the body as application/json (or text/csv where accepted)")
     try:
         raw = await read_body(request, limit)
     except BodyTooLarge as exc:
@@ -44,37 +49,98 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise ValidationFailed(str(exc), prop="body") from None
 
 
+def _query_flag(request: Request, name: str) -> bool:
+    values = request.query_params.getlist(name)
+    if not values:
+        return False
+    if len(values) > 1 or values[0] not in ("true", "false"):
+        raise InvalidParameter(f"{name} must be true or false, given once", prop=name, value=values[-1][:100])
+    return values[0] == "true"
+
+
+def _json_rows(body: Any) -> tuple[list[Any], bool]:
+    """``{"users": [...], "verify": bool}``, or (the older PUT style) a bare array of users."""
+    if isinstance(body, list):
+        return body, False
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be an object with a users array", prop="body")
+    rows = body.get("users", [])
+    verify = body.get("verify", False)
+    if not isinstance(rows, list):
+        raise ValidationFailed("users must be an array", prop="users", value=None)
+    if not isinstance(verify, bool):
+        raise ValidationFailed("verify must be true or false", prop="verify", value=None)
+    return rows, verify
+
+
+async def _csv_batches(request: Request) -> AsyncIterator[list[tuple[int, Any]]]:
+    """Rows of a text/csv body, parsed as it arrives (memory does not grow with the body)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_CSV_BODY:
+        raise TooLarge(f"request body is larger than {MAX_CSV_BODY} bytes")
+    reader = users.CsvRecords()
+    size = 0
+    async for block in request.stream():
+        size += len(block)
+        if size > MAX_CSV_BODY:
+            raise TooLarge(f"request body is larger than {MAX_CSV_BODY} bytes")
+        rows = reader.feed(block)
+        if rows:
+            yield rows
+    rows = reader.feed(b"", final=True)
+    if rows:
+        yield rows
+
+
+def _progress(report: users.Report) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "ImportReport",
+            "description": "the import so far",
+            "property": "report",
+            "value": {**report.as_dict(), "written": report.written},
+        }
+    ]
+
+
 async def import_users(request: Request) -> Response:
+    """POST (or the older PUT) /api/import/users: a JSON body (within MAX_IMPORT_BODY) or a
+    text/csv body (streamed, within MAX_CSV_BODY), imported in chunks of users.CHUNK rows."""
     rt = runtime(request)
+    report = users.Report()
+    verify = False
     try:
         principal = await authenticate(request, "users/import")
-        body = await _json_body(request, MAX_IMPORT_BODY)
-        rows: Any
-        verify: Any = False
-        if isinstance(body, list):
-            rows = body
-        elif isinstance(body, dict):
-            rows = body.get("users", [])
-            verify = body.get("verify", False)
-            if not isinstance(rows, list):
-                raise ValidationFailed("users must be an array", prop="users", value=None)
-            if not isinstance(verify, bool):
-                raise ValidationFailed("verify must be true or false", prop="verify", value=None)
+        chunks: AsyncIterator[list[tuple[int, Any]]]
+        if media_type(request) == "text/csv":
+            verify = _query_flag(request, "verify")
+            chunks = users.rechunk(_csv_batches(request))
         else:
-            raise ValidationFailed("the body must be an object with a users array", prop="body")
-
-        report = users.Report()
-        async with rt.db.write() as conn:
-            tenant = await tenant_store.get_by_id(conn, principal.tenant_id)
-            learners = users.validate_rows(rows, tenant.user_id_attributes, report)
-            existing = await learner_store.existing_identifiers(conn, tenant.id, (row.identifier for row in learners))
-            report.existing = sum(1 for row in learners if row.identifier in existing)
-            report.new = len(learners) - report.existing
-            if not verify and learners:
-                await learner_store.upsert_many(conn, tenant.id, learners, existing)
-        audit.event(
-            "users_imported", tenant=principal.tenant, client_id=principal.client_id, rows=report.rows, verify=verify
-        )
+            rows, verify = _json_rows(await json_body(request, MAX_IMPORT_BODY))
+            verify = verify or _query_flag(request, "verify")
+            chunks = users.chunked(rows)
+        try:
+            await users.run_import(rt.db, principal.tenant_id, chunks, verify=verify, report=report)
+        except users.MalformedInput as exc:
+            raise InvalidCsv(
+                f"{exc.message}; rows before it were imported ({report.written} written)", body=_progress(report)
+            ) from None
+        except users.ImportInterrupted:
+            log.warning("user import interrupted for tenant %s after %d rows", principal.tenant, report.written)
+            raise ImportInterrupted(
+                f"storage failed during the import; {report.written} rows were written before it "
+                "(each chunk of rows is written whole or not at all)",
+                body=_progress(report),
+            ) from None
+        finally:
+            audit.event(
+                "users_imported",
+                tenant=principal.tenant,
+                client_id=principal.client_id,
+                rows=report.rows,
+                written=report.written,
+                verify=verify,
+            )
         return JSON(report.as_dict(), headers={"Cache-Control": "no-store"})
     except AuthError as exc:
         return auth_error_response(exc)

@@ -1,0 +1,208 @@
+"""``/api/actors``: the tenant's learners seen as xAPI Agents with attributes.
+
+Every learner is an Agent: ``mbox: mailto:<identifier>`` when the identifier is an
+email address, otherwise ``account: {homePage: OPENXP_PUBLIC_URL, name: <identifier>}``.
+Each item reads ``{"agent": {...}, "attributes": {...}}``, the same shape
+``PUT /api/actors/agents`` takes. Every query is filtered by the caller's tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openxp import audit
+from openxp.api import criteria as criteria_sql
+from openxp.api import users
+from openxp.api.errors import ApiError, InvalidParameter, ValidationFailed, api_error_response, auth_error_response
+from openxp.api.routes import json_body
+from openxp.auth import AuthError, authenticate
+from openxp.httpio import JSON
+from openxp.runtime import runtime
+from openxp.store import learners as learner_store
+from openxp.store import tenants as tenant_store
+from openxp.store.learners import LearnerRow
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_SKIP = 2**31 - 1
+MAX_BODY = 256 * 1024
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def agent_of(learner: LearnerRow, public_url: str) -> dict[str, Any]:
+    agent: dict[str, Any] = {"objectType": "Agent", "name": learner.name}
+    if users.is_email(learner.identifier):
+        agent["mbox"] = f"mailto:{learner.identifier}"
+    else:
+        agent["account"] = {"homePage": public_url, "name": learner.identifier}
+    return agent
+
+
+def _item(learner: LearnerRow, public_url: str) -> dict[str, Any]:
+    return {"agent": agent_of(learner, public_url), "attributes": learner.attributes}
+
+
+def _count(raw: Any, name: str, default: int, minimum: int, maximum: int) -> int:
+    """A non-negative integer from a query string or a JSON body."""
+    if raw is None:
+        return default
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 12:
+        value = int(raw)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        shown = raw[:50] if isinstance(raw, str) else None
+        raise InvalidParameter(f"{name} must be a whole number", prop=name, value=shown)
+    if not minimum <= value <= maximum:
+        raise InvalidParameter(f"{name} must be between {minimum} and {maximum}", prop=name, value=value)
+    return value
+
+
+def _single_query(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise InvalidParameter(f"send {name} once", prop=name)
+    return values[0] if values else None
+
+
+def _page(limit_raw: Any, skip_raw: Any) -> tuple[int, int]:
+    return _count(limit_raw, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT), _count(skip_raw, "skip", 0, 0, MAX_SKIP)
+
+
+async def list_actors(request: Request) -> Response:
+    """GET /api/actors?limit=&skip= : one page of the tenant's learners in creation order."""
+    rt = runtime(request)
+    try:
+        principal = await authenticate(request, "actors/read")
+        limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
+        async with rt.db.read() as conn:
+            found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip)
+        items = [_item(learner, rt.settings.public_url) for learner in found]
+        return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
+    except AuthError as exc:
+        return auth_error_response(exc)
+    except ApiError as exc:
+        return api_error_response(exc)
+
+
+async def search_actors(request: Request) -> Response:
+    """POST /api/actors/search {"criteria": {...}, "limit": N, "skip": N}."""
+    rt = runtime(request)
+    try:
+        principal = await authenticate(request, "actors/read")
+        body = await json_body(request, MAX_BODY)
+        if not isinstance(body, dict):
+            raise ValidationFailed("the body must be an object with criteria", prop="body")
+        unknown = set(body) - {"criteria", "limit", "skip"}
+        if unknown:
+            raise ValidationFailed(f"unknown member {sorted(unknown)[0][:50]!r}", prop=sorted(unknown)[0][:50])
+        limit, skip = _page(body.get("limit"), body.get("skip"))
+        async with rt.db.read() as conn:
+            where = None
+            if body.get("criteria") is not None:
+                where = criteria_sql.compile_criteria(body["criteria"], conn.dialect.name)
+            found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
+        items = [_item(learner, rt.settings.public_url) for learner in found]
+        return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
+    except AuthError as exc:
+        return auth_error_response(exc)
+    except ApiError as exc:
+        return api_error_response(exc)
+
+
+async def attributes(request: Request) -> Response:
+    """GET /api/actors/attributes: each attribute name in the tenant with a JSON Schema type."""
+    rt = runtime(request)
+    try:
+        principal = await authenticate(request, "actors/read")
+        async with rt.db.read() as conn:
+            found = await learner_store.attribute_types(conn, principal.tenant_id)
+        items = [
+            # Mixed or only-null values are described as strings, the widest of the three.
+            {"key": key, "type": next(iter(kinds)) if len(kinds) == 1 else "string"}
+            for key, kinds in sorted(found.items())
+        ]
+        return JSON({"attributes": items}, headers=NO_STORE)
+    except AuthError as exc:
+        return auth_error_response(exc)
+    except ApiError as exc:
+        return api_error_response(exc)
+
+
+def _identify(agent: Any, id_attributes: list[str], attrs: dict[str, Any], public_url: str) -> None:
+    """Copy the Agent's identifier into the attribute that identifies learners (in place)."""
+    if not isinstance(agent, dict):
+        raise ValidationFailed("agent must be an xAPI Agent object", prop="agent")
+    if agent.get("objectType", "Agent") != "Agent":
+        raise ValidationFailed("agent.objectType must be Agent", prop="agent.objectType")
+    ifis = [k for k in ("mbox", "mbox_sha1sum", "openid", "account") if k in agent]
+    if len(ifis) != 1:
+        raise ValidationFailed("an Agent has exactly one of mbox, mbox_sha1sum, openid, account", prop="agent")
+    if ifis[0] == "mbox":
+        mbox = agent["mbox"]
+        if not isinstance(mbox, str) or not mbox.startswith("mailto:") or not users.is_email(mbox[7:]):
+            raise ValidationFailed("agent.mbox must be mailto:<email address>", prop="agent.mbox")
+        email_attrs = [a for a in id_attributes if "email" in a.lower()]
+        _set_identifier(attrs, email_attrs[0] if email_attrs else "Email", mbox[7:].lower(), "agent.mbox")
+    elif ifis[0] == "account":
+        account = agent["account"]
+        if (
+            not isinstance(account, dict)
+            or account.get("homePage") != public_url
+            or not isinstance(account.get("name"), str)
+            or not account["name"].strip()
+        ):
+            raise ValidationFailed(f"agent.account must be {{homePage: {public_url}, name: ...}}", prop="agent.account")
+        _set_identifier(attrs, id_attributes[0], account["name"].strip(), "agent.account")
+    else:
+        raise ValidationFailed("agents are identified by mbox or account here", prop=f"agent.{ifis[0]}")
+
+
+def _set_identifier(attrs: dict[str, Any], key: str, value: str, prop: str) -> None:
+    given = attrs.get(key)
+    if given is not None and str(given).strip().lower() != value.lower():
+        raise ValidationFailed(f"attributes.{key} differs from the agent's identifier", prop=prop)
+    attrs[key] = value
+
+
+async def put_agent(request: Request) -> Response:
+    """PUT /api/actors/agents {"agent": {...}, "attributes": {...}}: create or update one learner."""
+    rt = runtime(request)
+    try:
+        principal = await authenticate(request, "actors/write")
+        body = await json_body(request, MAX_BODY)
+        if not isinstance(body, dict) or "agent" not in body:
+            raise ValidationFailed("the body must be an object with agent and attributes", prop="body")
+        attrs = body.get("attributes", {})
+        if not isinstance(attrs, dict):
+            raise ValidationFailed("attributes must be an object", prop="attributes")
+        attrs = dict(attrs)
+        agent = body["agent"]
+        async with rt.db.read() as conn:
+            id_attributes = (await tenant_store.get_by_id(conn, principal.tenant_id)).user_id_attributes
+        _identify(agent, id_attributes, attrs, rt.settings.public_url)
+        name = agent.get("name")
+        report = users.Report()
+        learner = users.validate_row(0, {"name": name or "-", "attributes": attrs}, id_attributes, report)
+        if learner is None:
+            problem = report.errors[0]
+            raise ValidationFailed(problem["message"], prop=problem["type"], value=problem["value"])
+        async with rt.db.write() as conn:
+            current = await learner_store.lookup(conn, principal.tenant_id, [learner.identifier])
+            stored = current.get(learner.identifier)
+            if not isinstance(name, str) or not name.strip():
+                # No name given: keep the one we have, or use the identifier for a new learner.
+                name = stored.name if stored else learner.identifier
+            learner = LearnerRow(learner.identifier, name.strip()[: users.MAX_NAME], learner.attributes)
+            await learner_store.write_batch(conn, principal.tenant_id, [learner])
+            saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
+        assert saved is not None
+        audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)
+        return JSON({**_item(saved, rt.settings.public_url), "new": stored is None}, headers=NO_STORE)
+    except AuthError as exc:
+        return auth_error_response(exc)
+    except ApiError as exc:
+        return api_error_response(exc)

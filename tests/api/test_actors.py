@@ -1,0 +1,318 @@
+"""The actors API: GET /api/actors, PUT /api/actors/agents, POST /api/actors/search and
+GET /api/actors/attributes, over the users the import writes; tenant isolation (I-04, I-09)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.flow import api, tokens
+from tests.support.server import PASSWORD, Server
+
+
+@pytest.fixture(scope="module")
+def token(server: Server) -> str:
+    return str(tokens(server, "c1")["access_token"])
+
+
+@pytest.fixture(scope="module")
+def token_b(server: Server) -> str:
+    return str(tokens(server, "cb", admin="adminB")["access_token"])
+
+
+def tag() -> str:
+    return secrets.token_hex(4)
+
+
+def search(server: Server, token: str, body: Any, tenant: str = "a") -> httpx.Response:
+    return api(server, token, tenant, "POST", "/api/actors/search", json=body)
+
+
+def emails(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["agent"].get("mbox", "")[7:] for item in response.json()["actors"]]
+
+
+def seed(server: Server, token: str, t: str, rows: list[tuple[str, dict[str, Any]]], tenant: str = "a") -> None:
+    users = [
+        {"name": name, "attributes": {"Email": f"{name.lower()}-{t}@example.com", "Tag": t, **a}} for name, a in rows
+    ]
+    response = api(server, token, tenant, json={"users": users})
+    assert response.status_code == 200 and response.json()["errorCount"] == 0, response.text
+
+
+def tagged(t: str, criterion: dict[str, Any]) -> dict[str, Any]:
+    return {"criteria": {"and": [{"=": [{"type": "attribute", "key": "Tag"}, t]}, criterion]}, "limit": 1000}
+
+
+def attr(key: str) -> dict[str, str]:
+    return {"type": "attribute", "key": key}
+
+
+@pytest.fixture(scope="module")
+def people(server: Server, token: str) -> str:
+    t = tag()
+    seed(
+        server,
+        token,
+        t,
+        [
+            ("Ann", {"Country": "NZ", "Age": "34", "Score": 7.5, "Active": True, "Code": "a_1%"}),
+            ("Bob", {"Country": "AU", "Age": "41", "Score": 12, "Active": False, "Code": "ab1x"}),
+            ("Cid", {"Country": "nz", "Age": "n/a", "Hire Date": "2020-01-31"}),
+            ("Dee", {"Country": "New Zealand", "Age": 29}),
+        ],
+    )
+    return t
+
+
+def test_search_comparators(server: Server, token: str, people: str) -> None:
+    """=, !=, <, <=, >, >=, and, or: strings compare as text, numbers numerically (JSON numbers and
+    numeric strings alike, non-numeric values never match), booleans as booleans; != also matches
+    learners without the attribute."""
+    t = people
+
+    def who(criterion: dict[str, Any]) -> list[str]:
+        return sorted(e.split("-")[0] for e in emails(search(server, token, tagged(t, criterion))))
+
+    assert who({"=": [attr("Country"), "NZ"]}) == ["ann"]
+    assert who({"!=": [attr("Country"), "NZ"]}) == ["bob", "cid", "dee"]
+    assert who({">": [attr("Age"), 30]}) == ["ann", "bob"]
+    assert who({"<=": [attr("Age"), 34]}) == ["ann", "dee"]
+    assert who({"<": [attr("Age"), 29]}) == []
+    assert who({">=": [attr("Score"), 7.5]}) == ["ann", "bob"]
+    assert who({"=": [attr("Age"), 29]}) == ["dee"]
+    assert who({"=": [attr("Active"), True]}) == ["ann"]
+    assert who({"!=": [attr("Active"), True]}) == ["bob", "cid", "dee"]
+    assert who({"=": [attr("Hire Date"), None]}) == ["ann", "bob", "dee"]
+    assert who({">=": [attr("Hire Date"), "2020-01-01"]}) == ["cid"]
+    assert who({"or": [{"=": [attr("Country"), "AU"]}, {"<": [attr("Age"), 30]}]}) == ["bob", "dee"]
+    assert who({"and": [{"!=": [attr("Country"), "AU"]}, {">": [attr("Age"), 0]}]}) == ["ann", "dee"]
+
+
+def test_search_wildcards_escape_like_characters(server: Server, token: str, people: str) -> None:
+    """`*` matches any run of characters (case-insensitively) with = and !=; `%` and `_` in the value
+    match only themselves (they are escaped before the SQL LIKE)."""
+    t = people
+
+    def who(criterion: dict[str, Any]) -> list[str]:
+        return sorted(e.split("-")[0] for e in emails(search(server, token, tagged(t, criterion))))
+
+    assert who({"=": [attr("Country"), "n*"]}) == ["ann", "cid", "dee"]
+    assert who({"=": [attr("Country"), "*zeal*"]}) == ["dee"]
+    assert who({"!=": [attr("Country"), "n*"]}) == ["bob"]
+    assert who({"=": [attr("Code"), "a_1*"]}) == ["ann"]
+    assert who({"=": [attr("Code"), "*%"]}) == ["ann"]
+    assert who({"=": [attr("Code"), "a%"]}) == []
+    assert who({"=": [attr("Code"), "a_"]}) == []
+
+
+def test_list_and_page(server: Server, token: str, people: str) -> None:
+    """GET /api/actors lists learners as xAPI Agents with attributes, pages with limit and skip, and
+    refuses a malformed limit or skip with 400 invalid_parameter."""
+    first = api(server, token, "a", "GET", "/api/actors", params={"limit": "2"})
+    assert first.status_code == 200, first.text
+    assert len(first.json()["actors"]) == 2
+    second = api(server, token, "a", "GET", "/api/actors", params={"limit": "2", "skip": "1"})
+    assert second.json()["actors"][0] == first.json()["actors"][1]
+    item = first.json()["actors"][0]
+    assert item["agent"]["objectType"] == "Agent" and item["agent"]["mbox"].startswith("mailto:")
+    assert isinstance(item["attributes"], dict)
+    for params in ({"limit": "x"}, {"limit": "0"}, {"limit": "1001"}, {"skip": "-1"}, {"limit": "1e3"}):
+        bad = api(server, token, "a", "GET", "/api/actors", params=params)
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_parameter", (params, bad.text)
+    twice = api(server, token, "a", "GET", "/api/actors?limit=1&limit=2")
+    assert twice.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"criteria": {"~": [attr("Country"), "NZ"]}},
+        {"criteria": {"=": [attr("Country")]}},
+        {"criteria": {"=": [{"type": "name"}, "x"]}},
+        {"criteria": {"=": [attr("Country"), "NZ"], "or": []}},
+        {"criteria": {"and": []}},
+        {"criteria": {"<": [attr("Country"), True]}},
+        {"criteria": {"=": [attr("Country"), {"x": 1}]}},
+        {"criteria": {"=": [attr('a"b'), "x"]}},
+        {"criteria": "Country = NZ"},
+        {"criteria": {"=": [attr("Country"), "NZ"]}, "limit": "ten"},
+        {"criteria": {"=": [attr("Country"), "NZ"]}, "limit": 1.5},
+        {"criteria": {"=": [attr("Country"), "NZ"]}, "skip": True},
+        {"criteria": {"=": [attr("Country"), "NZ"]}, "tenant": "b"},
+    ],
+)
+def test_malformed_search_is_400(server: Server, token: str, body: Any) -> None:
+    """A malformed criteria tree, an unknown comparator or a bad limit/skip is a 400 with a stable code."""
+    response = search(server, token, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] in ("invalid_criteria", "invalid_parameter", "validation_error")
+
+
+def test_too_deep_or_large_criteria_are_400(server: Server, token: str) -> None:
+    """Criteria nested deeper than 20 levels (or with hundreds of parts) are refused, not evaluated."""
+    deep: dict[str, Any] = {"=": [attr("Country"), "NZ"]}
+    for _ in range(25):
+        deep = {"and": [deep]}
+    response = search(server, token, {"criteria": deep})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_criteria"
+    wide = {"or": [{"=": [attr("Country"), str(i)]} for i in range(500)]}
+    assert search(server, token, {"criteria": wide}).json()["error"] == "invalid_criteria"
+    nan = api(
+        server,
+        token,
+        "a",
+        "POST",
+        "/api/actors/search",
+        content=b'{"criteria": {">": [{"type": "attribute", "key": "Age"}, NaN]}}',
+        headers={"content-type": "application/json"},
+    )
+    assert nan.status_code == 400
+
+
+def test_attributes_endpoint(server: Server, token: str, people: str) -> None:
+    """GET /api/actors/attributes names each attribute seen in the tenant with a JSON Schema type."""
+    response = api(server, token, "a", "GET", "/api/actors/attributes")
+    assert response.status_code == 200, response.text
+    types = {a["key"]: a["type"] for a in response.json()["attributes"]}
+    assert types["Country"] == "string"
+    assert types["Score"] == "number"
+    assert types["Active"] == "boolean"
+    assert types["Age"] == "string"  # strings and numbers mixed: the wider type
+
+
+def test_put_agent_creates_then_updates(server: Server, token: str) -> None:
+    """PUT /api/actors/agents upserts by the Agent's mbox (the Email identifier), merging attributes;
+    a learner imported earlier is the same user; bad agents are 400."""
+    t = tag()
+    email = f"agent-{t}@example.com"
+    body = {"agent": {"objectType": "Agent", "name": "Agent One", "mbox": f"mailto:{email}"}, "attributes": {"A": "1"}}
+    created = api(server, token, "a", "PUT", "/api/actors/agents", json=body)
+    assert created.status_code == 200, created.text
+    assert created.json()["new"] is True
+    assert created.json()["agent"] == {"objectType": "Agent", "name": "Agent One", "mbox": f"mailto:{email}"}
+    update = {"agent": {"mbox": f"mailto:{email.upper()}"}, "attributes": {"B": 2}}
+    updated = api(server, token, "a", "PUT", "/api/actors/agents", json=update)
+    assert updated.json()["new"] is False
+    assert updated.json()["attributes"] == {"Email": email, "A": "1", "B": 2}
+    assert updated.json()["agent"]["name"] == "Agent One"
+    found = search(server, token, {"criteria": {"=": [attr("Email"), email]}})
+    assert emails(found) == [email]
+    for bad in (
+        {"agent": {"mbox": "john@example.com"}},
+        {"agent": {"objectType": "Group", "mbox": f"mailto:{email}"}},
+        {"agent": {"mbox_sha1sum": "ab" * 20}},
+        {"agent": {"mbox": f"mailto:{email}", "account": {"homePage": "x", "name": "y"}}},
+        {"agent": {"account": {"homePage": "https://elsewhere.example", "name": "E-1"}}},
+        {"agent": {"mbox": f"mailto:{email}"}, "attributes": {"Email": "other@example.com"}},
+        {"agent": {"mbox": f"mailto:{email}"}, "attributes": []},
+        {"attributes": {}},
+    ):
+        response = api(server, token, "a", "PUT", "/api/actors/agents", json=bad)
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["error"] == "validation_error"
+
+
+def test_scopes(server: Server) -> None:
+    """actors/read may list and search but not write; users/import may not read actors."""
+    reader = tokens(server, "cs", scope="actors/read")["access_token"]
+    assert api(server, reader, "a", "GET", "/api/actors").status_code == 200
+    assert search(server, reader, {}).status_code == 200
+    body = {"agent": {"mbox": f"mailto:s-{tag()}@example.com"}}
+    denied = api(server, reader, "a", "PUT", "/api/actors/agents", json=body)
+    assert denied.status_code == 403 and denied.json()["error"] == "insufficient_scope"
+    importer = tokens(server, "cs")["access_token"]
+    assert api(server, importer, "a", "GET", "/api/actors").status_code == 403
+    assert api(server, importer, "a", "GET", "/api/actors/attributes").status_code == 403
+
+
+def test_I01_actors_routes_refuse_another_tenant(server: Server, token: str) -> None:
+    """I-01: a tenant-a token naming tenant b on every actors route is 403 tenant_mismatch."""
+    for method, path, kwargs in (
+        ("GET", "/api/actors", {}),
+        ("GET", "/api/actors/attributes", {}),
+        ("POST", "/api/actors/search", {"json": {}}),
+        ("PUT", "/api/actors/agents", {"json": {"agent": {"mbox": "mailto:x@example.com"}}}),
+    ):
+        response = api(server, token, "b", method, path, **kwargs)
+        assert response.status_code == 403 and response.json()["error"] == "tenant_mismatch", path
+
+
+def test_I04_I09_search_and_paging_never_show_another_tenant(server: Server, token: str, token_b: str) -> None:
+    """I-09: searching tenant a for an email that exists only in tenant b finds nothing; paging past a's
+    last learner shows no b rows; b's attribute names are not listed for a.
+    I-04: PUT of b's learner's mbox from tenant a creates a's own learner and leaves b's untouched."""
+    t = tag()
+    email = f"secret-{t}@example.com"
+    b_attr = f"OnlyB{t}"
+    put_b = {"agent": {"name": "B Secret", "mbox": f"mailto:{email}"}, "attributes": {b_attr: "x"}}
+    assert api(server, token_b, "b", "PUT", "/api/actors/agents", json=put_b).status_code == 200
+    assert emails(search(server, token_b, {"criteria": {"=": [attr("Email"), email]}}, "b")) == [email]
+    assert emails(search(server, token, {"criteria": {"=": [attr("Email"), email]}})) == []
+    assert emails(search(server, token, {"criteria": {"=": [attr("Email"), "secret-*"]}})) == []
+    assert emails(search(server, token, {"criteria": {"!=": [attr(b_attr), None]}})) == []
+    count_a = server.sql("SELECT COUNT(*) FROM learners l JOIN tenants t ON t.id = l.tenant_id WHERE t.name = 'a'")[0][
+        0
+    ]
+    past = api(server, token, "a", "GET", "/api/actors", params={"limit": "1000", "skip": str(max(count_a - 1, 0))})
+    assert past.status_code == 200
+    assert all(item["agent"].get("mbox") != f"mailto:{email}" for item in past.json()["actors"])
+    assert len(past.json()["actors"]) <= 1
+    keys = {a["key"] for a in api(server, token, "a", "GET", "/api/actors/attributes").json()["attributes"]}
+    assert b_attr not in keys
+    put_a = {"agent": {"name": "A Person", "mbox": f"mailto:{email}"}, "attributes": {"Mine": "a"}}
+    response = api(server, token, "a", "PUT", "/api/actors/agents", json=put_a)
+    assert response.json()["new"] is True and response.json()["attributes"] == {"Email": email, "Mine": "a"}
+    in_b = search(server, token_b, {"criteria": {"=": [attr("Email"), email]}}, "b").json()["actors"]
+    assert in_b[0]["agent"]["name"] == "B Secret" and in_b[0]["attributes"] == {"Email": email, b_attr: "x"}
+
+
+def test_account_agents_for_non_email_identifiers(server: Server) -> None:
+    """A tenant that identifies learners by Employee Id (`openxp tenant set-id-attributes`) lists them as
+    Agents with an account on OPENXP_PUBLIC_URL; PUT with that account updates the same learner, and
+    search finds it by that attribute. An account on another homePage is refused."""
+    t = tag()
+    tenant = f"acc{t}"
+    server.cli("tenant", "create", tenant)
+    server.cli("tenant", "set-id-attributes", tenant, "Employee Id")
+    label = f"admin-{tenant}"
+    server.admins[label] = server.cli_json(
+        "admin",
+        "create",
+        "--tenant",
+        tenant,
+        "--email",
+        f"{label}@example.com",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    ) | {"password": PASSWORD}
+    server.clients[label] = server.cli_json(
+        "client", "create", "--tenant", tenant, "--name", label, "--redirect-uri", "https://acc.test/cb"
+    )
+    token = tokens(server, label, admin=label)["access_token"]
+    imported = api(
+        server,
+        token,
+        tenant,
+        json={"users": [{"name": "Emp Nine", "attributes": {"Employee Id": "E-9", "Email": "e9@example.com"}}]},
+    )
+    assert imported.json()["new"] == 1, imported.text
+    listed = api(server, token, tenant, "GET", "/api/actors").json()["actors"]
+    assert len(listed) == 1
+    agent = listed[0]["agent"]
+    assert set(agent) == {"objectType", "name", "account"} and agent["account"]["name"] == "E-9"
+    home = agent["account"]["homePage"]
+    assert home.startswith("http")
+    put = {"agent": {"account": {"homePage": home, "name": "E-9"}}, "attributes": {"Level": 3}}
+    response = api(server, token, tenant, "PUT", "/api/actors/agents", json=put)
+    assert response.status_code == 200 and response.json()["new"] is False, response.text
+    assert response.json()["attributes"] == {"Employee Id": "E-9", "Email": "e9@example.com", "Level": 3}
+    assert response.json()["agent"]["name"] == "Emp Nine"
+    found = search(server, token, {"criteria": {">": [attr("Level"), 2]}}, tenant).json()["actors"]
+    assert [f["agent"]["account"]["name"] for f in found] == ["E-9"]
+    elsewhere = {"agent": {"account": {"homePage": "https://elsewhere.example", "name": "E-9"}}}
+    assert api(server, token, tenant, "PUT", "/api/actors/agents", json=elsewhere).status_code == 400
