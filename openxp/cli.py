@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openxp import audit
 from openxp import scopes as scope_vocabulary
@@ -29,6 +28,7 @@ from openxp.store import clients as client_store
 from openxp.store import grants as grant_store
 from openxp.store import sessions as session_store
 from openxp.store import tenants as tenant_store
+from openxp.store.db import Connection
 from openxp.store.errors import StoreError
 
 app = typer.Typer(help="openxp: ClearXP-compatible OAuth server, ClearXP API and xAPI LRS.", no_args_is_help=True)
@@ -78,7 +78,7 @@ def _upgrade(settings: Settings) -> None:
         upgrade(settings.database_url)
 
 
-def _with_db(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+def _with_db(work: Callable[[Connection], Awaitable[T]]) -> T:
     """Run ``work`` in one write transaction on a migrated database."""
     settings = _settings()
     _upgrade(settings)
@@ -182,7 +182,7 @@ def quickstart(
     """Migrate, create a demo tenant, admin, client and API key if the database is empty, and serve."""
     settings = _settings()
 
-    async def seed(conn: AsyncConnection) -> dict[str, Any] | None:
+    async def seed(conn: Connection) -> dict[str, Any] | None:
         if await tenant_store.count(conn) > 0:
             return None
         from openxp import crypto
@@ -263,7 +263,7 @@ def tenant_set_id_attributes(
 ) -> None:
     """Choose which import attributes identify a learner (default: Email)."""
 
-    async def work(conn: AsyncConnection) -> None:
+    async def work(conn: Connection) -> None:
         tenant = await tenant_store.get(conn, name)
         await tenant_store.set_user_id_attributes(conn, tenant.id, attributes)
 
@@ -285,7 +285,7 @@ def admin_create(
     """Create an admin account. Roles owner and admin may authorize integrations; viewer may not."""
     password = _read_password(password_stdin)
 
-    async def work(conn: AsyncConnection) -> account_store.Account:
+    async def work(conn: Connection) -> account_store.Account:
         found = await tenant_store.get(conn, tenant)
         return await account_store.create(conn, found.id, email, password, role)
 
@@ -301,7 +301,7 @@ def admin_create(
 def admin_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
     """List a tenant's admin accounts."""
 
-    async def work(conn: AsyncConnection) -> list[account_store.Account]:
+    async def work(conn: Connection) -> list[account_store.Account]:
         return await account_store.list_for_tenant(conn, (await tenant_store.get(conn, tenant)).id)
 
     found = _with_db(work)
@@ -314,7 +314,7 @@ def admin_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON
 
 
 def _set_admin_disabled(tenant: str, email: str, disabled: bool) -> None:
-    async def work(conn: AsyncConnection) -> None:
+    async def work(conn: Connection) -> None:
         account = await account_store.get(conn, (await tenant_store.get(conn, tenant)).id, email)
         await account_store.set_disabled(conn, account.id, disabled)
 
@@ -344,7 +344,7 @@ def admin_set_password(
     """Set an admin's password; their sessions end and their grants are revoked."""
     password = _read_password(password_stdin)
 
-    async def work(conn: AsyncConnection) -> None:
+    async def work(conn: Connection) -> None:
         account = await account_store.get(conn, (await tenant_store.get(conn, tenant)).id, email)
         await account_store.set_password(conn, account.id, password)
 
@@ -384,7 +384,7 @@ def client_create(
 ) -> None:
     """Register an OAuth client. The secret is printed once."""
 
-    async def work(conn: AsyncConnection) -> tuple[client_store.Client, str | None]:
+    async def work(conn: Connection) -> tuple[client_store.Client, str | None]:
         found = await tenant_store.get(conn, tenant)
         return await client_store.create(
             conn,
@@ -416,7 +416,7 @@ def client_create(
 def client_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
     """List a tenant's clients (secrets are never shown again)."""
 
-    async def work(conn: AsyncConnection) -> list[client_store.Client]:
+    async def work(conn: Connection) -> list[client_store.Client]:
         return await client_store.list_for_tenant(conn, (await tenant_store.get(conn, tenant)).id)
 
     found = _with_db(work)
@@ -428,10 +428,8 @@ def client_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSO
     )
 
 
-def _client_action(
-    tenant: str, client_id: str, action: Callable[[AsyncConnection, client_store.Client], Awaitable[T]]
-) -> T:
-    async def work(conn: AsyncConnection) -> T:
+def _client_action(tenant: str, client_id: str, action: Callable[[Connection, client_store.Client], Awaitable[T]]) -> T:
+    async def work(conn: Connection) -> T:
         found = await tenant_store.get(conn, tenant)
         client = await client_store.get(conn, client_id, found.id)
         return await action(conn, client)
@@ -488,7 +486,7 @@ def apikey_create(
 ) -> None:
     """Create an API key and secret for Basic auth. The secret is printed once."""
 
-    async def work(conn: AsyncConnection) -> tuple[apikey_store.ApiKey, str]:
+    async def work(conn: Connection) -> tuple[apikey_store.ApiKey, str]:
         found = await tenant_store.get(conn, tenant)
         return await apikey_store.create(conn, found.id, name, scope or None)
 
@@ -504,7 +502,7 @@ def apikey_create(
 def apikey_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
     """List a tenant's API keys, with when each was last used."""
 
-    async def work(conn: AsyncConnection) -> list[apikey_store.ApiKey]:
+    async def work(conn: Connection) -> list[apikey_store.ApiKey]:
         return await apikey_store.list_for_tenant(conn, (await tenant_store.get(conn, tenant)).id)
 
     found = _with_db(work)
@@ -519,8 +517,8 @@ def apikey_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSO
     )
 
 
-def _key_action(tenant: str, key: str, action: Callable[[AsyncConnection, apikey_store.ApiKey], Awaitable[T]]) -> T:
-    async def work(conn: AsyncConnection) -> T:
+def _key_action(tenant: str, key: str, action: Callable[[Connection, apikey_store.ApiKey], Awaitable[T]]) -> T:
+    async def work(conn: Connection) -> T:
         found = await apikey_store.get(conn, key, (await tenant_store.get(conn, tenant)).id)
         return await action(conn, found)
 
@@ -631,7 +629,7 @@ def purge() -> None:
     """Delete expired codes, tokens, sessions and pending authorizations (serve does this every 10 minutes)."""
     from openxp.store.db import now
 
-    async def work(conn: AsyncConnection) -> None:
+    async def work(conn: Connection) -> None:
         cutoff = now() - 3600
         await grant_store.purge_expired(conn, cutoff)
         await session_store.purge_expired(conn, cutoff)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openxp import audit, crypto
 from openxp.config import Settings
 from openxp.store import grants as grant_store
+from openxp.store.db import Connection
 from openxp.store.grants import GrantInfo
 
 
@@ -31,9 +30,7 @@ class TokenSet:
         return body
 
 
-async def issue(
-    conn: AsyncConnection, settings: Settings, grant: GrantInfo, scope: str, with_refresh: bool
-) -> TokenSet:
+async def issue(conn: Connection, settings: Settings, grant: GrantInfo, scope: str, with_refresh: bool) -> TokenSet:
     access = crypto.new_credential(crypto.ACCESS_TOKEN_PREFIX)
     refresh = crypto.new_credential(crypto.REFRESH_TOKEN_PREFIX) if with_refresh else None
     await grant_store.issue_tokens(
@@ -49,7 +46,7 @@ async def issue(
     return TokenSet(access, refresh, settings.access_token_ttl, scope)
 
 
-async def revoke_family(conn: AsyncConnection, grant_id: int, *, reason: str, event: str, presenter: str) -> None:
+async def revoke_family(conn: Connection, grant_id: int, *, reason: str, event: str, presenter: str) -> None:
     """A replayed code or reused refresh token: revoke every token of its grant and
     raise a high-severity event naming the grant's client, user and tenant (C-03, E-02)."""
     await grant_store.revoke_grant(conn, grant_id, reason)

@@ -13,11 +13,10 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openxp import crypto
 from openxp.store import grants as grant_store
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.errors import AlreadyExists, Invalid, NotFound
 from openxp.store.models import accounts, sessions
 
@@ -64,7 +63,7 @@ def validate_password(password: str) -> None:
         raise Invalid(f"passwords may have at most {crypto.MAX_PASSWORD_LENGTH} characters")
 
 
-async def create(conn: AsyncConnection, tenant_id: int, email: str, password: str, role: str = DEFAULT_ROLE) -> Account:
+async def create(conn: Connection, tenant_id: int, email: str, password: str, role: str = DEFAULT_ROLE) -> Account:
     email = normalize_email(email)
     if not _EMAIL.fullmatch(email):
         raise Invalid(f"{email!r} is not an email address")
@@ -92,7 +91,7 @@ async def create(conn: AsyncConnection, tenant_id: int, email: str, password: st
     return Account(result.scalar_one(), tenant_id, email, role, False, password_hash)
 
 
-async def find(conn: AsyncConnection, tenant_id: int, email: str) -> Account | None:
+async def find(conn: Connection, tenant_id: int, email: str) -> Account | None:
     row = (
         await conn.execute(
             select(accounts).where(and_(accounts.c.tenant_id == tenant_id, accounts.c.email == normalize_email(email)))
@@ -101,38 +100,38 @@ async def find(conn: AsyncConnection, tenant_id: int, email: str) -> Account | N
     return _account(row) if row else None
 
 
-async def get(conn: AsyncConnection, tenant_id: int, email: str) -> Account:
+async def get(conn: Connection, tenant_id: int, email: str) -> Account:
     account = await find(conn, tenant_id, email)
     if account is None:
         raise NotFound(f"no account {email!r} in this tenant")
     return account
 
 
-async def get_by_id(conn: AsyncConnection, account_id: int) -> Account | None:
+async def get_by_id(conn: Connection, account_id: int) -> Account | None:
     row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
     return _account(row) if row else None
 
 
-async def list_for_tenant(conn: AsyncConnection, tenant_id: int) -> list[Account]:
+async def list_for_tenant(conn: Connection, tenant_id: int) -> list[Account]:
     rows = (
         await conn.execute(select(accounts).where(accounts.c.tenant_id == tenant_id).order_by(accounts.c.email))
     ).all()
     return [_account(r) for r in rows]
 
 
-async def end_everything(conn: AsyncConnection, account_id: int, reason: str) -> None:
+async def end_everything(conn: Connection, account_id: int, reason: str) -> None:
     """Security event: sessions end and every grant the account approved is revoked."""
     await conn.execute(delete(sessions).where(sessions.c.account_id == account_id))
     await grant_store.revoke_grants_of_account(conn, account_id, reason)
 
 
-async def set_disabled(conn: AsyncConnection, account_id: int, disabled: bool) -> None:
+async def set_disabled(conn: Connection, account_id: int, disabled: bool) -> None:
     await conn.execute(update(accounts).where(accounts.c.id == account_id).values(disabled=disabled))
     if disabled:
         await end_everything(conn, account_id, "account_disabled")
 
 
-async def set_password(conn: AsyncConnection, account_id: int, password: str) -> None:
+async def set_password(conn: Connection, account_id: int, password: str) -> None:
     validate_password(password)
     await conn.execute(
         update(accounts)
@@ -142,7 +141,7 @@ async def set_password(conn: AsyncConnection, account_id: int, password: str) ->
     await end_everything(conn, account_id, "password_changed")
 
 
-async def upgrade_hash(conn: AsyncConnection, account_id: int, password: str) -> None:
+async def upgrade_hash(conn: Connection, account_id: int, password: str) -> None:
     await conn.execute(
         update(accounts).where(accounts.c.id == account_id).values(password_hash=crypto.hash_password(password))
     )

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openxp import crypto, scopes
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.errors import Invalid, NotFound
 from openxp.store.models import api_keys
 
@@ -41,7 +40,7 @@ def _key(row: Any) -> ApiKey:
 
 
 async def create(
-    conn: AsyncConnection, tenant_id: int, name: str = "", key_scopes: list[str] | None = None
+    conn: Connection, tenant_id: int, name: str = "", key_scopes: list[str] | None = None
 ) -> tuple[ApiKey, str]:
     label = name.strip() or "API key"
     if len(label) > 200:
@@ -65,32 +64,32 @@ async def create(
     return ApiKey(result.scalar_one(), key, tenant_id, label, crypto.digest(secret), granted, False, None), secret
 
 
-async def find(conn: AsyncConnection, key: str) -> ApiKey | None:
+async def find(conn: Connection, key: str) -> ApiKey | None:
     row = (await conn.execute(select(api_keys).where(api_keys.c.key == key))).first()
     return _key(row) if row else None
 
 
-async def get(conn: AsyncConnection, key: str, tenant_id: int) -> ApiKey:
+async def get(conn: Connection, key: str, tenant_id: int) -> ApiKey:
     found = await find(conn, key)
     if found is None or found.tenant_id != tenant_id:
         raise NotFound(f"no API key {key!r} in this tenant")
     return found
 
 
-async def list_for_tenant(conn: AsyncConnection, tenant_id: int) -> list[ApiKey]:
+async def list_for_tenant(conn: Connection, tenant_id: int) -> list[ApiKey]:
     rows = (await conn.execute(select(api_keys).where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.id))).all()
     return [_key(r) for r in rows]
 
 
-async def set_disabled(conn: AsyncConnection, key_id: int, disabled: bool) -> None:
+async def set_disabled(conn: Connection, key_id: int, disabled: bool) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(disabled=disabled))
 
 
-async def rotate(conn: AsyncConnection, key_id: int) -> str:
+async def rotate(conn: Connection, key_id: int) -> str:
     secret = crypto.new_credential()
     await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(secret_hash=crypto.digest(secret)))
     return secret
 
 
-async def mark_used(conn: AsyncConnection, key_id: int) -> None:
+async def mark_used(conn: Connection, key_id: int) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now()))

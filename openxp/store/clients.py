@@ -8,11 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openxp import crypto, scopes
 from openxp.store import grants as grant_store
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.errors import Invalid, NotFound
 from openxp.store.models import clients
 
@@ -85,7 +84,7 @@ def validate_redirect_uri(uri: str) -> str:
 
 
 async def create(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     tenant_id: int,
     name: str,
@@ -145,35 +144,35 @@ async def create(
     return client, secret
 
 
-async def find(conn: AsyncConnection, client_id: str) -> Client | None:
+async def find(conn: Connection, client_id: str) -> Client | None:
     row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
     return _client(row) if row else None
 
 
-async def find_by_pk(conn: AsyncConnection, client_pk: int) -> Client | None:
+async def find_by_pk(conn: Connection, client_pk: int) -> Client | None:
     row = (await conn.execute(select(clients).where(clients.c.id == client_pk))).first()
     return _client(row) if row else None
 
 
-async def get(conn: AsyncConnection, client_id: str, tenant_id: int | None = None) -> Client:
+async def get(conn: Connection, client_id: str, tenant_id: int | None = None) -> Client:
     client = await find(conn, client_id)
     if client is None or (tenant_id is not None and client.tenant_id != tenant_id):
         raise NotFound(f"no client {client_id!r} in this tenant")
     return client
 
 
-async def list_for_tenant(conn: AsyncConnection, tenant_id: int) -> list[Client]:
+async def list_for_tenant(conn: Connection, tenant_id: int) -> list[Client]:
     rows = (await conn.execute(select(clients).where(clients.c.tenant_id == tenant_id).order_by(clients.c.id))).all()
     return [_client(r) for r in rows]
 
 
-async def set_disabled(conn: AsyncConnection, client: Client, disabled: bool) -> None:
+async def set_disabled(conn: Connection, client: Client, disabled: bool) -> None:
     await conn.execute(update(clients).where(clients.c.id == client.id).values(disabled=disabled))
     if disabled:
         await grant_store.revoke_grants_of_client(conn, client.id, "client_disabled")
 
 
-async def rotate_secret(conn: AsyncConnection, client: Client, revoke_tokens: bool = False) -> str:
+async def rotate_secret(conn: Connection, client: Client, revoke_tokens: bool = False) -> str:
     if not client.confidential:
         raise Invalid("a public client has no secret")
     secret = crypto.new_credential()
@@ -187,7 +186,7 @@ async def rotate_secret(conn: AsyncConnection, client: Client, revoke_tokens: bo
     return secret
 
 
-async def delete_client(conn: AsyncConnection, client: Client) -> None:
+async def delete_client(conn: Connection, client: Client) -> None:
     await conn.execute(delete(clients).where(clients.c.id == client.id))
 
 

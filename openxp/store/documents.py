@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openxp.store.db import Connection
 from openxp.store.models import xapi_documents as docs_t
 
 
@@ -44,12 +44,12 @@ def _doc(row: Any) -> Document:
     return Document(row.doc_id, row.content_type, bytes(row.content), row.etag, row.updated)
 
 
-async def get(conn: AsyncConnection, tenant_id: int, key: Key, doc_id: str) -> Document | None:
+async def get(conn: Connection, tenant_id: int, key: Key, doc_id: str) -> Document | None:
     row = (await conn.execute(select(docs_t).where(*_where(tenant_id, key), docs_t.c.doc_id == doc_id))).first()
     return _doc(row) if row else None
 
 
-async def ids(conn: AsyncConnection, tenant_id: int, key: Key, since: float | None) -> list[str]:
+async def ids(conn: Connection, tenant_id: int, key: Key, since: float | None) -> list[str]:
     conds = _where(tenant_id, key)
     if since is not None:
         conds.append(docs_t.c.updated > since)
@@ -57,7 +57,7 @@ async def ids(conn: AsyncConnection, tenant_id: int, key: Key, since: float | No
     return [r.doc_id for r in rows]
 
 
-async def put(conn: AsyncConnection, tenant_id: int, key: Key, doc: Document, *, exists: bool) -> None:
+async def put(conn: Connection, tenant_id: int, key: Key, doc: Document, *, exists: bool) -> None:
     values = {"content_type": doc.content_type, "content": doc.content, "etag": doc.etag, "updated": doc.updated}
     if exists:
         await conn.execute(update(docs_t).where(*_where(tenant_id, key), docs_t.c.doc_id == doc.doc_id).values(values))
@@ -75,7 +75,7 @@ async def put(conn: AsyncConnection, tenant_id: int, key: Key, doc: Document, *,
         )
 
 
-async def remove(conn: AsyncConnection, tenant_id: int, key: Key, doc_id: str | None) -> None:
+async def remove(conn: Connection, tenant_id: int, key: Key, doc_id: str | None) -> None:
     conds = _where(tenant_id, key)
     if doc_id is not None:
         conds.append(docs_t.c.doc_id == doc_id)

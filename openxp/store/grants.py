@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.models import (
     access_tokens,
     accounts,
@@ -96,7 +95,7 @@ def _grant_info(row: Any) -> GrantInfo:
 
 
 async def create_grant(
-    conn: AsyncConnection, *, tenant_id: int, client_pk: int, account_id: int, scope: str, lifetime: int
+    conn: Connection, *, tenant_id: int, client_pk: int, account_id: int, scope: str, lifetime: int
 ) -> int:
     t = now()
     result = await conn.execute(
@@ -115,7 +114,7 @@ async def create_grant(
 
 
 async def store_code(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     code_hash: str,
     grant_id: int,
@@ -136,12 +135,12 @@ async def store_code(
     )
 
 
-async def grant_info(conn: AsyncConnection, grant_id: int) -> GrantInfo | None:
+async def grant_info(conn: Connection, grant_id: int) -> GrantInfo | None:
     row = (await conn.execute(select(*_GRANT_COLUMNS).select_from(_GRANT_JOIN).where(grants.c.id == grant_id))).first()
     return _grant_info(row) if row else None
 
 
-async def claim_code(conn: AsyncConnection, code_hash: str) -> ClaimedCode | None:
+async def claim_code(conn: Connection, code_hash: str) -> ClaimedCode | None:
     """Mark the code used; only the first caller ever gets it back."""
     row = (
         await conn.execute(
@@ -164,7 +163,7 @@ async def claim_code(conn: AsyncConnection, code_hash: str) -> ClaimedCode | Non
     return ClaimedCode(info, row.redirect_uri, row.code_challenge, row.expires_at)
 
 
-async def spent_code_grant(conn: AsyncConnection, code_hash: str) -> int | None:
+async def spent_code_grant(conn: Connection, code_hash: str) -> int | None:
     """The grant of a code that exists but was already used (a replay)."""
     row = (
         await conn.execute(
@@ -176,7 +175,7 @@ async def spent_code_grant(conn: AsyncConnection, code_hash: str) -> int | None:
     return int(row.grant_id) if row else None
 
 
-async def claim_refresh(conn: AsyncConnection, token_hash: str, client_pk: int) -> ClaimedRefresh | None:
+async def claim_refresh(conn: Connection, token_hash: str, client_pk: int) -> ClaimedRefresh | None:
     """Claim for this client only: another client's attempt leaves the token as it was."""
     of_client = (
         select(grants.c.id)
@@ -205,7 +204,7 @@ async def claim_refresh(conn: AsyncConnection, token_hash: str, client_pk: int) 
     return ClaimedRefresh(info, row.expires_at, row.revoked_at is not None)
 
 
-async def spent_refresh_grant(conn: AsyncConnection, token_hash: str) -> int | None:
+async def spent_refresh_grant(conn: Connection, token_hash: str) -> int | None:
     row = (
         await conn.execute(
             select(refresh_tokens.c.grant_id).where(
@@ -217,7 +216,7 @@ async def spent_refresh_grant(conn: AsyncConnection, token_hash: str) -> int | N
 
 
 async def issue_tokens(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     grant_id: int,
     access_hash: str,
@@ -244,7 +243,7 @@ async def issue_tokens(
         )
 
 
-async def revoke_grant(conn: AsyncConnection, grant_id: int, reason: str) -> None:
+async def revoke_grant(conn: Connection, grant_id: int, reason: str) -> None:
     await conn.execute(
         update(grants)
         .where(and_(grants.c.id == grant_id, grants.c.revoked_at.is_(None)))
@@ -252,7 +251,7 @@ async def revoke_grant(conn: AsyncConnection, grant_id: int, reason: str) -> Non
     )
 
 
-async def revoke_grants_of_account(conn: AsyncConnection, account_id: int, reason: str) -> None:
+async def revoke_grants_of_account(conn: Connection, account_id: int, reason: str) -> None:
     await conn.execute(
         update(grants)
         .where(and_(grants.c.account_id == account_id, grants.c.revoked_at.is_(None)))
@@ -260,7 +259,7 @@ async def revoke_grants_of_account(conn: AsyncConnection, account_id: int, reaso
     )
 
 
-async def revoke_grants_of_client(conn: AsyncConnection, client_pk: int, reason: str) -> None:
+async def revoke_grants_of_client(conn: Connection, client_pk: int, reason: str) -> None:
     await conn.execute(
         update(grants)
         .where(and_(grants.c.client_pk == client_pk, grants.c.revoked_at.is_(None)))
@@ -268,7 +267,7 @@ async def revoke_grants_of_client(conn: AsyncConnection, client_pk: int, reason:
     )
 
 
-async def revoke_access_token(conn: AsyncConnection, token_hash: str) -> None:
+async def revoke_access_token(conn: Connection, token_hash: str) -> None:
     await conn.execute(
         update(access_tokens)
         .where(and_(access_tokens.c.token_hash == token_hash, access_tokens.c.revoked_at.is_(None)))
@@ -286,7 +285,7 @@ class TokenRecord:
     active: bool
 
 
-async def find_access_token(conn: AsyncConnection, token_hash: str) -> TokenRecord | None:
+async def find_access_token(conn: Connection, token_hash: str) -> TokenRecord | None:
     """The bearer check: one look-up by primary key, joined to its grant."""
     row = (
         await conn.execute(
@@ -308,7 +307,7 @@ async def find_access_token(conn: AsyncConnection, token_hash: str) -> TokenReco
     return TokenRecord("access_token", info, row.token_scope, row.created_at, row.expires_at, active)
 
 
-async def find_refresh_token(conn: AsyncConnection, token_hash: str) -> TokenRecord | None:
+async def find_refresh_token(conn: Connection, token_hash: str) -> TokenRecord | None:
     row = (
         await conn.execute(
             select(
@@ -332,7 +331,7 @@ async def find_refresh_token(conn: AsyncConnection, token_hash: str) -> TokenRec
     return TokenRecord("refresh_token", info, info.scope, row.created_at, row.expires_at, active)
 
 
-async def purge_expired(conn: AsyncConnection, before: float) -> None:
+async def purge_expired(conn: Connection, before: float) -> None:
     """Housekeeping: drop codes and tokens that can never be used again."""
     from sqlalchemy import delete
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.models import learners
 
 # Parameters per IN (...) look-up: well under SQLite's and asyncpg's bind limits.
@@ -37,7 +36,7 @@ class Written:
     existing: int
 
 
-async def lookup(conn: AsyncConnection, tenant_id: int, identifiers: Iterable[str]) -> dict[str, Stored]:
+async def lookup(conn: Connection, tenant_id: int, identifiers: Iterable[str]) -> dict[str, Stored]:
     """The tenant's learners among ``identifiers``, in batched look-ups."""
     wanted = list(set(identifiers))
     found: dict[str, Stored] = {}
@@ -52,11 +51,11 @@ async def lookup(conn: AsyncConnection, tenant_id: int, identifiers: Iterable[st
     return found
 
 
-async def existing_identifiers(conn: AsyncConnection, tenant_id: int, identifiers: Iterable[str]) -> set[str]:
+async def existing_identifiers(conn: Connection, tenant_id: int, identifiers: Iterable[str]) -> set[str]:
     return set(await lookup(conn, tenant_id, identifiers))
 
 
-async def write_batch(conn: AsyncConnection, tenant_id: int, rows: list[LearnerRow]) -> Written:
+async def write_batch(conn: Connection, tenant_id: int, rows: list[LearnerRow]) -> Written:
     """Upsert ``rows`` (distinct identifiers) in one batched INSERT and one batched UPDATE.
 
     Existing learners keep attributes the row does not name (the import merges).
@@ -103,7 +102,7 @@ async def write_batch(conn: AsyncConnection, tenant_id: int, rows: list[LearnerR
     return Written(new=len(fresh), existing=len(changed))
 
 
-async def refresh_statistics(conn: AsyncConnection) -> None:
+async def refresh_statistics(conn: Connection) -> None:
     """PostgreSQL: re-sample the learners table (ANALYZE) after a bulk load.
 
     Without statistics a table that grew from empty within one import looks tiny, the cached
@@ -115,7 +114,7 @@ async def refresh_statistics(conn: AsyncConnection) -> None:
         await conn.execute(text("ANALYZE learners"))
 
 
-async def find(conn: AsyncConnection, tenant_id: int, identifier: str) -> LearnerRow | None:
+async def find(conn: Connection, tenant_id: int, identifier: str) -> LearnerRow | None:
     row = (
         await conn.execute(
             select(learners).where(and_(learners.c.tenant_id == tenant_id, learners.c.identifier == identifier))
@@ -125,7 +124,7 @@ async def find(conn: AsyncConnection, tenant_id: int, identifier: str) -> Learne
 
 
 async def list_for_tenant(
-    conn: AsyncConnection,
+    conn: Connection,
     tenant_id: int,
     limit: int = 100,
     skip: int = 0,
@@ -165,7 +164,7 @@ _SCHEMA_TYPE = {
 }
 
 
-async def attribute_types(conn: AsyncConnection, tenant_id: int) -> dict[str, set[str]]:
+async def attribute_types(conn: Connection, tenant_id: int) -> dict[str, set[str]]:
     rows = await conn.execute(text(_ATTRIBUTE_TYPES[conn.dialect.name]), {"tenant_id": tenant_id})
     found: dict[str, set[str]] = {}
     for r in rows:

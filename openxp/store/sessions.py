@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openxp import crypto
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.models import interactions, sessions
 
 
@@ -38,7 +37,7 @@ class Interaction:
     used: bool
 
 
-async def start_session(conn: AsyncConnection, account_id: int | None, absolute_ttl: int) -> str:
+async def start_session(conn: Connection, account_id: int | None, absolute_ttl: int) -> str:
     token = crypto.random_token(32)
     t = now()
     await conn.execute(
@@ -53,7 +52,7 @@ async def start_session(conn: AsyncConnection, account_id: int | None, absolute_
     return token
 
 
-async def load_session(conn: AsyncConnection, token: str, idle_ttl: int) -> Session | None:
+async def load_session(conn: Connection, token: str, idle_ttl: int) -> Session | None:
     row = (await conn.execute(select(sessions).where(sessions.c.id_hash == crypto.digest(token)))).first()
     if row is None:
         return None
@@ -63,15 +62,15 @@ async def load_session(conn: AsyncConnection, token: str, idle_ttl: int) -> Sess
     return Session(row.id_hash, row.account_id, row.expires_at)
 
 
-async def touch_session(conn: AsyncConnection, id_hash: str) -> None:
+async def touch_session(conn: Connection, id_hash: str) -> None:
     await conn.execute(update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now()))
 
 
-async def end_session(conn: AsyncConnection, id_hash: str) -> None:
+async def end_session(conn: Connection, id_hash: str) -> None:
     await conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
 
 
-async def replace_session(conn: AsyncConnection, old_hash: str | None, account_id: int, absolute_ttl: int) -> str:
+async def replace_session(conn: Connection, old_hash: str | None, account_id: int, absolute_ttl: int) -> str:
     """Log in: a fresh session id (no fixation); pending interactions follow it."""
     token = await start_session(conn, account_id, absolute_ttl)
     if old_hash is not None:
@@ -85,7 +84,7 @@ async def replace_session(conn: AsyncConnection, old_hash: str | None, account_i
 
 
 async def create_interaction(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     session_hash: str,
     client_pk: int,
@@ -128,14 +127,14 @@ def _interaction(row: Any) -> Interaction:
     )
 
 
-async def find_interaction(conn: AsyncConnection, interaction_id: str) -> Interaction | None:
+async def find_interaction(conn: Connection, interaction_id: str) -> Interaction | None:
     row = (
         await conn.execute(select(interactions).where(interactions.c.id_hash == crypto.digest(interaction_id)))
     ).first()
     return _interaction(row) if row else None
 
 
-async def consume_interaction(conn: AsyncConnection, interaction_id: str, session_hash: str) -> Interaction | None:
+async def consume_interaction(conn: Connection, interaction_id: str, session_hash: str) -> Interaction | None:
     """Single use: only the first decision on an interaction counts."""
     row = (
         await conn.execute(
@@ -155,6 +154,6 @@ async def consume_interaction(conn: AsyncConnection, interaction_id: str, sessio
     return _interaction(row) if row else None
 
 
-async def purge_expired(conn: AsyncConnection, before: float) -> None:
+async def purge_expired(conn: Connection, before: float) -> None:
     await conn.execute(delete(interactions).where(interactions.c.expires_at < before))
     await conn.execute(delete(sessions).where(sessions.c.expires_at < before))

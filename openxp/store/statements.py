@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openxp.store.db import Connection
 from openxp.store.models import xapi_attachments as attachments_t
 from openxp.store.models import xapi_statement_activities as activities_t
 from openxp.store.models import xapi_statement_agents as agents_t
@@ -82,7 +82,7 @@ _COLUMNS = (
 )
 
 
-async def find_many(conn: AsyncConnection, tenant_id: int, ids: Iterable[str]) -> dict[str, Stored]:
+async def find_many(conn: Connection, tenant_id: int, ids: Iterable[str]) -> dict[str, Stored]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
@@ -92,11 +92,11 @@ async def find_many(conn: AsyncConnection, tenant_id: int, ids: Iterable[str]) -
     return {r.statement_id: _stored(r) for r in rows}
 
 
-async def find(conn: AsyncConnection, tenant_id: int, statement_id: str) -> Stored | None:
+async def find(conn: Connection, tenant_id: int, statement_id: str) -> Stored | None:
     return (await find_many(conn, tenant_id, [statement_id])).get(statement_id)
 
 
-async def insert_many(conn: AsyncConnection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
+async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
     """One multi-row INSERT for the statements and one per side table; then voiding."""
     if not batch:
         return
@@ -176,7 +176,7 @@ def _match(t: Any, tenant_id: int, f: Filters) -> list[ColumnElement[bool]]:
 
 
 async def query(
-    conn: AsyncConnection,
+    conn: Connection,
     tenant_id: int,
     f: Filters,
     *,
@@ -207,7 +207,7 @@ async def query(
     return [_stored(r) for r in rows]
 
 
-async def save_attachments(conn: AsyncConnection, tenant_id: int, parts: dict[str, tuple[str, bytes]]) -> None:
+async def save_attachments(conn: Connection, tenant_id: int, parts: dict[str, tuple[str, bytes]]) -> None:
     """Store attachment bodies by hash; a hash already stored is the same bytes."""
     if not parts:
         return
@@ -229,9 +229,7 @@ async def save_attachments(conn: AsyncConnection, tenant_id: int, parts: dict[st
         await conn.execute(insert(attachments_t), rows)
 
 
-async def load_attachments(
-    conn: AsyncConnection, tenant_id: int, hashes: Iterable[str]
-) -> dict[str, tuple[str, bytes]]:
+async def load_attachments(conn: Connection, tenant_id: int, hashes: Iterable[str]) -> dict[str, tuple[str, bytes]]:
     wanted = sorted(set(hashes))
     if not wanted:
         return {}

@@ -8,9 +8,8 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.errors import AlreadyExists, Invalid, NotFound
 from openxp.store.models import tenants
 
@@ -36,7 +35,7 @@ def validate_name(name: str) -> str:
     return name
 
 
-async def create(conn: AsyncConnection, name: str, user_id_attributes: list[str] | None = None) -> Tenant:
+async def create(conn: Connection, name: str, user_id_attributes: list[str] | None = None) -> Tenant:
     validate_name(name)
     attrs = user_id_attributes or ["Email"]
     try:
@@ -50,37 +49,37 @@ async def create(conn: AsyncConnection, name: str, user_id_attributes: list[str]
     return Tenant(result.scalar_one(), name, attrs, False)
 
 
-async def find(conn: AsyncConnection, name: str) -> Tenant | None:
+async def find(conn: Connection, name: str) -> Tenant | None:
     row = (await conn.execute(select(tenants).where(tenants.c.name == name))).first()
     return _tenant(row) if row else None
 
 
-async def get(conn: AsyncConnection, name: str) -> Tenant:
+async def get(conn: Connection, name: str) -> Tenant:
     tenant = await find(conn, name)
     if tenant is None:
         raise NotFound(f"no tenant named {name!r}")
     return tenant
 
 
-async def get_by_id(conn: AsyncConnection, tenant_id: int) -> Tenant:
+async def get_by_id(conn: Connection, tenant_id: int) -> Tenant:
     row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
     if row is None:
         raise NotFound("no such tenant")
     return _tenant(row)
 
 
-async def list_all(conn: AsyncConnection) -> list[Tenant]:
+async def list_all(conn: Connection) -> list[Tenant]:
     rows = (await conn.execute(select(tenants).order_by(tenants.c.name))).all()
     return [_tenant(r) for r in rows]
 
 
-async def set_user_id_attributes(conn: AsyncConnection, tenant_id: int, attributes: list[str]) -> None:
+async def set_user_id_attributes(conn: Connection, tenant_id: int, attributes: list[str]) -> None:
     if not attributes or any(not a.strip() for a in attributes):
         raise Invalid("give at least one non-empty attribute name")
     await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(user_id_attributes=attributes))
 
 
-async def count(conn: AsyncConnection) -> int:
+async def count(conn: Connection) -> int:
     from sqlalchemy import func
 
     return int((await conn.execute(select(func.count()).select_from(tenants))).scalar_one())

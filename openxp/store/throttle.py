@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 from openxp.store.models import throttles
 
 
-async def locked_for(conn: AsyncConnection, key: str) -> float:
+async def locked_for(conn: Connection, key: str) -> float:
     """Seconds until ``key`` may try again (0 when it may now)."""
     row = (await conn.execute(select(throttles.c.locked_until).where(throttles.c.key == key))).first()
     if row is None or row.locked_until is None:
@@ -24,7 +23,7 @@ async def locked_for(conn: AsyncConnection, key: str) -> float:
     return max(0.0, row.locked_until - now())
 
 
-async def record_failure(conn: AsyncConnection, key: str, *, limit: int, window: int, lockout: int) -> float:
+async def record_failure(conn: Connection, key: str, *, limit: int, window: int, lockout: int) -> float:
     """Count one failure; returns the lock's remaining seconds (0 if not locked)."""
     t = now()
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -46,5 +45,5 @@ async def record_failure(conn: AsyncConnection, key: str, *, limit: int, window:
     return 0.0
 
 
-async def clear(conn: AsyncConnection, key: str) -> None:
+async def clear(conn: Connection, key: str) -> None:
     await conn.execute(delete(throttles).where(throttles.c.key == key))

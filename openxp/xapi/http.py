@@ -36,6 +36,7 @@ def default_version(request: Request) -> str:
     """What to echo when a request names no version (``OPENXP_XAPI_DEFAULT_VERSION``)."""
     return runtime(request).settings.xapi_default_version
 
+
 MAX_ALTERNATE_BODY = 16 * 1024 * 1024
 
 CORS_HEADERS = {

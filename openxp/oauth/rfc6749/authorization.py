@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openxp import scopes, wire
 from openxp.oauth import rfc7636
 from openxp.oauth.errors import (
@@ -26,6 +24,7 @@ from openxp.oauth.errors import (
 from openxp.store import clients as client_store
 from openxp.store import tenants as tenant_store
 from openxp.store.clients import Client
+from openxp.store.db import Connection
 
 MAX_STATE_LENGTH = 4096
 # Every client_id we issue is 1..64 characters of the URL-safe alphabet; anything
@@ -85,7 +84,7 @@ def _optional(value: str | None) -> str | None:
     return value if value else None
 
 
-async def validate(conn: AsyncConnection, raw_query: bytes) -> AuthorizationRequest:
+async def validate(conn: Connection, raw_query: bytes) -> AuthorizationRequest:
     try:
         pairs = wire.parse_query(raw_query)
     except wire.WireError as exc:

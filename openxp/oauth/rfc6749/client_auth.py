@@ -9,8 +9,6 @@ comparison is a constant-time digest comparison.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openxp import audit, wire
 from openxp.config import Settings
 from openxp.oauth.errors import InvalidClient, InvalidRequest, TooManyRequests
@@ -18,13 +16,14 @@ from openxp.store import clients as client_store
 from openxp.store import tenants as tenant_store
 from openxp.store import throttle
 from openxp.store.clients import Client
+from openxp.store.db import Connection
 
 AUTH_METHODS = ["client_secret_post", "client_secret_basic"]
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="openxp"'}
 
 
 async def authenticate(
-    conn: AsyncConnection, settings: Settings, params: dict[str, str], authorization: str | None, ip: str
+    conn: Connection, settings: Settings, params: dict[str, str], authorization: str | None, ip: str
 ) -> Client:
     # The scheme alone ("Basic" with no credentials) still asks for a Basic challenge (RFC 6749 5.2).
     basic = authorization is not None and authorization.strip().partition(" ")[0].lower() == "basic"
@@ -63,7 +62,7 @@ async def authenticate(
     return client
 
 
-async def _failed(conn: AsyncConnection, settings: Settings, client_id: str, ip: str) -> None:
+async def _failed(conn: Connection, settings: Settings, client_id: str, ip: str) -> None:
     limits = settings.rate_limits
     audit.event("client_auth_failed", severity="warning", client_id=client_id[:64], ip=ip)
     wait = max(

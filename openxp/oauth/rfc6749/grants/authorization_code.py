@@ -9,21 +9,19 @@ A failed binding check also spends the code.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openxp import audit, crypto
 from openxp.config import Settings
 from openxp.oauth import rfc7636, tokens
 from openxp.oauth.errors import InvalidGrant, InvalidRequest
 from openxp.store import grants as grant_store
 from openxp.store.clients import Client
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 
 GRANT_TYPE = "authorization_code"
 MAX_CODE_LENGTH = 256
 
 
-async def handle(conn: AsyncConnection, settings: Settings, client: Client, params: dict[str, str]) -> tokens.TokenSet:
+async def handle(conn: Connection, settings: Settings, client: Client, params: dict[str, str]) -> tokens.TokenSet:
     code = params.get("code") or None
     if code is None:
         raise InvalidRequest("code is required")

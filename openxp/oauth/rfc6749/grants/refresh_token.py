@@ -6,20 +6,18 @@ that was already used means two parties hold it: the whole family is revoked.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openxp import audit, crypto, scopes
 from openxp.config import Settings
 from openxp.oauth import tokens
 from openxp.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from openxp.store import grants as grant_store
 from openxp.store.clients import Client
-from openxp.store.db import now
+from openxp.store.db import Connection, now
 
 GRANT_TYPE = "refresh_token"
 
 
-async def handle(conn: AsyncConnection, settings: Settings, client: Client, params: dict[str, str]) -> tokens.TokenSet:
+async def handle(conn: Connection, settings: Settings, client: Client, params: dict[str, str]) -> tokens.TokenSet:
     if GRANT_TYPE not in client.grant_types:
         raise UnauthorizedClient("this client may not use the refresh token grant")
     presented = params.get("refresh_token") or None
