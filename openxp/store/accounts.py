@@ -141,7 +141,6 @@ async def set_password(conn: Connection, account_id: int, password: str) -> None
     await end_everything(conn, account_id, "password_changed")
 
 
-async def upgrade_hash(conn: Connection, account_id: int, password: str) -> None:
-    await conn.execute(
-        update(accounts).where(accounts.c.id == account_id).values(password_hash=crypto.hash_password(password))
-    )
+async def set_password_hash(conn: Connection, account_id: int, password_hash: str) -> None:
+    """Store a rehash of the same password (stronger parameters); sessions and grants stay."""
+    await conn.execute(update(accounts).where(accounts.c.id == account_id).values(password_hash=password_hash))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -258,7 +259,10 @@ async def login(request: Request) -> Response:
             account = await account_store.find(conn, client.tenant_id, email)
     # Always one argon2 verification (a dummy hash for unknown emails), so timing
     # does not tell which accounts exist (B-13).
-    verified = crypto.verify_password(account.password_hash if account else None, password[:1024])
+    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on.
+    verified = await run_in_threadpool(
+        crypto.verify_password, account.password_hash if account else None, password[:1024]
+    )
     if not verified or account is None or account.disabled:
         async with rt.db.write() as conn:
             await throttle.record_failure(
@@ -272,7 +276,9 @@ async def login(request: Request) -> Response:
 
     async with rt.db.write() as conn:
         if crypto.password_needs_rehash(account.password_hash):
-            await account_store.upgrade_hash(conn, account.id, password)
+            await account_store.set_password_hash(
+                conn, account.id, await run_in_threadpool(crypto.hash_password, password)
+            )
         await throttle.clear(conn, account_key)
         new_token = await session_store.replace_session(
             conn, session.id_hash, account.id, rt.settings.session_absolute_ttl
