@@ -46,3 +46,12 @@ def browser(server: Server) -> Iterator[Browser]:
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture(scope="module")
+def admin_browser(server: Server) -> Iterator[Browser]:
+    """One browser per module that signs in as adminA on first use and is reused for every
+    approval the module needs (each sign-in costs an argon2 verification)."""
+    browser = Browser.open(server)
+    yield browser
+    browser.close()

@@ -2,116 +2,34 @@
 over HTTP against the real server.
 
 ERROR-PAGE and ERR-REDIRECT are the shorthands of SECURITY.md section 0; the
-helpers here check them in full (the other page tests import them).
+helpers in ``tests/support/asserts.py`` check them in full.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
 import subprocess
-from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.support.flow import Browser, auth_params, hidden_fields, query_of
+from tests.support.asserts import assert_err_redirect, assert_error_page
+from tests.support.flow import (
+    CONSENT_FORM,
+    LOGIN_FORM,
+    Browser,
+    auth_params,
+    authz,
+    get_authorize,
+    hidden_fields,
+    query_of,
+)
+from tests.support.provision import create_client
+from tests.support.records import code_count
 from tests.support.server import Server, backend
 
-AUTHORIZE = "/auth/oauth/authorize"
-LOGIN_FORM = 'action="/auth/login"'
 # RFC 7636 appendix B's S256 challenge: well-formed, so only the parameter under test is wrong.
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-CONSENT_FORM = 'action="/auth/oauth/consent"'
-_URL_ATTRIBUTE = re.compile(r"""(?:href|src|action|formaction)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
-
-Pairs = Sequence[tuple[str, str]]
-
-
-# ---- helpers shared with test_login_consent.py and test_pages_security.py ----------------------
-
-
-def encode(pairs: Pairs) -> str:
-    """A query string with every key and value percent-encoded once (no normalisation)."""
-    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
-
-
-def get_authorize(server: Server, pairs: Pairs | str, http: httpx.Client | None = None) -> httpx.Response:
-    """GET the authorization endpoint with exactly this query (a string is sent as is)."""
-    query = pairs if isinstance(pairs, str) else encode(pairs)
-    url = f"{server.base_url}{AUTHORIZE}?{query}"
-    if http is not None:
-        return http.get(url)
-    return httpx.get(url, follow_redirects=False, timeout=30)
-
-
-def authz(server: Server, client: str = "c1", *, drop: Sequence[str] = (), **overrides: str) -> list[tuple[str, str]]:
-    """AUTHZ(...) of SECURITY.md section 0 (without PKCE unless asked for), as ordered pairs."""
-    c = server.clients[client]
-    params = {
-        "response_type": "code",
-        "client_id": c["client_id"],
-        "redirect_uri": c["redirect_uris"][0],
-        "state": "st-123",
-        **overrides,
-    }
-    return [(k, v) for k, v in params.items() if k not in drop]
-
-
-def code_count(server: Server) -> int:
-    return int(server.sql("SELECT COUNT(*) FROM authorization_codes")[0][0])
-
-
-def assert_error_page(response: httpx.Response, *, status: int = 400, absent: Sequence[str] = ()) -> None:
-    """ERROR-PAGE: our own HTML page; no redirect of any kind, no link away, no login form."""
-    assert response.status_code == status, (response.status_code, response.headers, response.text[:500])
-    assert "location" not in response.headers
-    assert response.headers["content-type"].startswith("text/html")
-    body = response.text
-    lowered = body.lower()
-    assert "http-equiv" not in lowered and "<script" not in lowered and "javascript:" not in lowered
-    for url in _URL_ATTRIBUTE.findall(body):
-        # Only our own static assets: nothing that leads the user to the supplied redirect_uri.
-        assert url.startswith("/") and not url.startswith("//"), url
-    assert LOGIN_FORM not in body and CONSENT_FORM not in body
-    for text in absent:
-        assert text not in body, text
-
-
-def assert_err_redirect(
-    server: Server, response: httpx.Response, error: str, *, client: str = "c1", state: str | None = "st-123"
-) -> dict[str, list[str]]:
-    """ERR-REDIRECT(e): 303 to the registered URI with error, the exact state, iss, and no code."""
-    assert response.status_code == 303, (response.status_code, response.text[:500])
-    location = response.headers["location"]
-    registered = server.clients[client]["redirect_uris"][0]
-    assert location.startswith(registered + ("&" if "?" in registered else "?")), location
-    assert "#" not in location and "\r" not in location and "\n" not in location
-    params = query_of(location)
-    assert params["error"] == [error], params
-    assert params["iss"] == [server.base_url]
-    assert "code" not in params and "access_token" not in params
-    if state is None:
-        assert "state" not in params
-    else:
-        assert params["state"] == [state]
-    return params
-
-
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    """One adminA browser session, logged in on first use and reused for every approval."""
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
-
-
-def new_client(server: Server, label: str, *extra: str) -> dict[str, str]:
-    uri = f"https://{label.lower()}-{secrets.token_hex(3)}.a.test/cb"
-    return server.cli_json(
-        "client", "create", "--tenant", "a", "--name", f"Client {label}", "--redirect-uri", uri, *extra
-    )
 
 
 def try_register(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
@@ -148,7 +66,7 @@ def test_A03_disabled_and_deleted_clients_get_error_page(server: Server) -> None
     """A-03: a client an operator disabled, or deleted, is treated as unknown: ERROR-PAGE.
     Each client works before it is disabled/deleted (so the test can fail)."""
     for action in ("disable", "delete"):
-        client = new_client(server, f"A03{action}")
+        client = create_client(server, f"A03{action}", name=f"Client A03{action}")
         pairs = [
             ("response_type", "code"),
             ("client_id", client["client_id"]),
@@ -408,7 +326,7 @@ def test_A18_client_without_authorization_code_grant(server: Server) -> None:
     ok = get_authorize(server, authz(server, "cnr"))
     assert ok.status_code == 200 and LOGIN_FORM in ok.text
 
-    client = new_client(server, "A18")
+    client = create_client(server, "A18", name="Client A18")
     value = '["refresh_token"]'
     cast = "CAST(:g AS JSON)" if backend() == "postgresql" else ":g"
     server.sql(f"UPDATE clients SET grant_types = {cast} WHERE client_id = :c", {"g": value, "c": client["client_id"]})

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from openxp.cli import app
 from openxp.store.migrate import current_head
-from tests.support.flow import Browser, hidden_fields, query_of
+from tests.support.flow import Browser, hidden_fields, query_of, token_post
 from tests.support.server import OPENXP, ROOT, Server, backend, create_database, destroy_server
 
 URL_SAFE = re.compile(r"[A-Za-z0-9_-]{16,}")
@@ -297,7 +297,7 @@ def login(server: Server, client: dict[str, Any], email: str, password: str) -> 
 
 
 def token_call(server: Server, client_id: str, secret: str, **body: str) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/auth/oauth/token", auth=(client_id, secret), data=body, timeout=30)
+    return token_post(server, auth=(client_id, secret), data=body)
 
 
 def test_B14_password_from_stdin_is_kept_exactly(server: Server, tenant: dict[str, Any]) -> None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import base64
 import collections
-import hashlib
-import json
 import os
-import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -21,77 +18,29 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.flow import Browser, api, auth_params, exchange, query_of, refresh
-from tests.support.server import PASSWORD, Server, destroy_server, make_server
+from tests.support.asserts import HEX64, URLSAFE, assert_dead_token, assert_token_error
+from tests.support.flow import (
+    Browser,
+    api,
+    code_body,
+    exchange,
+    get_code,
+    introspect,
+    new_code,
+    refresh,
+    token_post,
+)
+from tests.support.provision import dedicated_admin, dedicated_client
+from tests.support.records import digest, wait_for_audit
+from tests.support.server import Server, destroy_server, make_server
 
-URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
-HEX64 = re.compile(r"[0-9a-f]{64}")
 CODE_TTL = 600
-
-
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    """One logged-in adminA session, reused for every tenant-A code this module needs."""
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
-
-
-def new_code(browser: Browser, client: str = "c1", admin: str = "adminA", **overrides: Any) -> str:
-    response = browser.approve(auth_params(browser.server, client, **overrides), admin=admin)
-    assert response.status_code == 303, response.text
-    return query_of(response.headers["location"])["code"][0]
-
-
-def fresh_code(server: Server, client: str, admin: str, **overrides: Any) -> str:
-    """A code from a browser of its own (for other tenants or dedicated admins)."""
-    browser = Browser.open(server)
-    try:
-        return new_code(browser, client, admin, **overrides)
-    finally:
-        browser.close()
-
-
-def token_post(server: Server, body: dict[str, str], **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/auth/oauth/token", json=body, timeout=30, **kwargs)
-
-
-def code_body(server: Server, code: str, client: str = "c1", **extra: str) -> dict[str, str]:
-    c = server.clients[client]
-    body = {
-        "grant_type": "authorization_code",
-        "client_id": c["client_id"],
-        "client_secret": c["client_secret"],
-        "redirect_uri": c["redirect_uris"][0],
-        "code": code,
-    }
-    body.update(extra)
-    return body
-
-
-def assert_token_error(response: httpx.Response, status: int, *errors: str) -> str:
-    """TOKEN-ERR(s, e) of SECURITY.md section 0; returns the error code."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers.get("cache-control") == "no-store"
-    body = response.json()
-    assert body["error"] in errors, body
-    assert "access_token" not in body and "refresh_token" not in body
-    return str(body["error"])
-
-
-def assert_dead_access_token(server: Server, access_token: str) -> None:
-    """RS-401(invalid_token)."""
-    response = api(server, access_token)
-    assert response.status_code == 401, response.text
-    challenge = response.headers.get("www-authenticate", "")
-    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge, challenge
 
 
 def code_row(server: Server, code: str) -> Any:
     rows = server.sql(
         "SELECT code_hash, grant_id, used_at, expires_at FROM authorization_codes WHERE code_hash = :h",
-        {"h": hashlib.sha256(code.encode()).hexdigest()},
+        {"h": digest(code)},
     )
     assert len(rows) == 1, rows
     return rows[0]
@@ -105,55 +54,14 @@ def age_code(server: Server, code: str, seconds: int) -> None:
     server.sql(
         "UPDATE authorization_codes SET expires_at = expires_at - :s, created_at = created_at - :s"
         " WHERE code_hash = :h",
-        {"s": seconds, "h": hashlib.sha256(code.encode()).hexdigest()},
+        {"s": seconds, "h": digest(code)},
     )
-
-
-def audit_events(server: Server, name: str) -> list[dict[str, Any]]:
-    found = []
-    for line in server.log().splitlines():
-        start = line.find("{")
-        if start < 0 or f'"{name}"' not in line:
-            continue
-        try:
-            record = json.loads(line[start:])
-        except ValueError:
-            continue
-        if record.get("event") == name:
-            found.append(record)
-    return found
-
-
-def wait_for_audit(server: Server, name: str, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while True:
-        matches = [e for e in audit_events(server, name) if predicate(e)]
-        if matches:
-            return matches[-1]
-        if time.time() > deadline:
-            raise AssertionError(
-                f"no audit event {name!r} matching the expectation in the server log"
-                " (do the worker processes log openxp.audit at INFO?)"
-            )
-        time.sleep(0.1)
 
 
 def account_id(server: Server, admin: str) -> int:
     rows = server.sql("SELECT id FROM accounts WHERE email = :e", {"e": server.admins[admin]["email"]})
     assert len(rows) == 1
     return int(rows[0][0])
-
-
-def introspect(server: Server, token: str, client: str) -> dict[str, Any]:
-    c = server.clients[client]
-    response = httpx.post(
-        f"{server.base_url}/auth/oauth/introspect",
-        data={"token": token, "client_id": c["client_id"], "client_secret": c["client_secret"]},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 # ---- C-01 -------------------------------------------------------------------------------------
@@ -203,7 +111,7 @@ def test_C02_sequential_replay_refused(server: Server, admin_browser: Browser) -
     # "After 30 s", without waiting: move the code's history 30 s into the past.
     server.sql(
         "UPDATE authorization_codes SET used_at = used_at - 30, created_at = created_at - 30 WHERE code_hash = :h",
-        {"h": hashlib.sha256(code.encode()).hexdigest()},
+        {"h": digest(code)},
     )
     assert_token_error(exchange(server, code, form=True), 400, "invalid_grant")
     assert_token_error(exchange(server, code), 400, "invalid_grant")
@@ -217,7 +125,7 @@ def test_C03_replay_revokes_what_the_code_produced(server: Server, admin_browser
     issued = first.json()
     assert api(server, issued["access_token"]).status_code == 200
     assert_token_error(exchange(server, code), 400, "invalid_grant")
-    assert_dead_access_token(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
     assert_token_error(refresh(server, issued["refresh_token"]), 400, "invalid_grant")
     grant_id = code_row(server, code).grant_id
     revoked = server.sql("SELECT revoked_at, revoked_reason FROM grants WHERE id = :g", {"g": grant_id})
@@ -243,7 +151,7 @@ def test_C15_codes_stored_as_digests_only(server: Server, admin_browser: Browser
     code = new_code(admin_browser)
     assert exchange(server, code).status_code == 200
     row = code_row(server, code)
-    assert row.code_hash == hashlib.sha256(code.encode()).hexdigest()
+    assert row.code_hash == digest(code)
     assert server.sql("SELECT count(*) FROM authorization_codes WHERE code_hash = :c", {"c": code})[0][0] == 0
     columns = "code_hash, grant_id, redirect_uri, code_challenge, created_at, expires_at, used_at"
     rows = server.sql(f"SELECT {columns} FROM authorization_codes")
@@ -262,7 +170,7 @@ def test_C15_codes_stored_as_digests_only(server: Server, admin_browser: Browser
 def test_C05_code_bound_to_its_client_same_tenant(server: Server, admin_browser: Browser) -> None:
     """C-05: c1's code redeemed with c2's valid credentials is invalid_grant, and the code is burnt."""
     code = new_code(admin_browser)
-    stolen = token_post(server, code_body(server, code, "c2", redirect_uri="https://app.a.test/cb"))
+    stolen = token_post(server, json=code_body(server, code, "c2", redirect_uri="https://app.a.test/cb"))
     assert_token_error(stolen, 400, "invalid_grant")
     assert_token_error(exchange(server, code), 400, "invalid_grant")
 
@@ -270,7 +178,7 @@ def test_C05_code_bound_to_its_client_same_tenant(server: Server, admin_browser:
 def test_C05_code_bound_to_its_client_other_tenant(server: Server, admin_browser: Browser) -> None:
     """C-05: c1's code redeemed with tenant B's client cb is invalid_grant, and the code is burnt."""
     code = new_code(admin_browser)
-    stolen = token_post(server, code_body(server, code, "cb", redirect_uri="https://app.a.test/cb"))
+    stolen = token_post(server, json=code_body(server, code, "cb", redirect_uri="https://app.a.test/cb"))
     assert_token_error(stolen, 400, "invalid_grant")
     assert_token_error(exchange(server, code), 400, "invalid_grant")
     assert code_row(server, code).used_at is not None
@@ -280,12 +188,12 @@ def test_C06_client_id_disagrees_with_authenticated_client(server: Server, admin
     """C-06: client_id=c2 with c1's secret, or Basic c1 with body client_id=c2: invalid_client, no tokens."""
     code = new_code(admin_browser)
     c1, c2 = server.clients["c1"], server.clients["c2"]
-    mixed = token_post(server, code_body(server, code, client_id=c2["client_id"]))
+    mixed = token_post(server, json=code_body(server, code, client_id=c2["client_id"]))
     assert_token_error(mixed, 401, "invalid_client", "invalid_grant")
     basic = base64.b64encode(f"{c1['client_id']}:{c1['client_secret']}".encode()).decode()
     body = code_body(server, code, client_id=c2["client_id"])
     del body["client_secret"]
-    with_basic = token_post(server, body, headers={"authorization": f"Basic {basic}"})
+    with_basic = token_post(server, json=body, headers={"authorization": f"Basic {basic}"})
     assert_token_error(with_basic, 401, "invalid_client", "invalid_grant")
     # Neither attempt authenticated a client, so neither could spend c1's code.
     assert code_row(server, code).used_at is None
@@ -309,7 +217,7 @@ def test_C08_redirect_uri_omitted_at_token_endpoint(server: Server, admin_browse
             del body["redirect_uri"]
         else:
             body["redirect_uri"] = omitted
-        assert_token_error(token_post(server, body), 400, "invalid_grant", "invalid_request")
+        assert_token_error(token_post(server, json=body), 400, "invalid_grant", "invalid_request")
 
 
 @pytest.mark.parametrize(
@@ -355,8 +263,8 @@ def test_C10_expired_codes_are_purged(server: Server, admin_browser: Browser) ->
     live = new_code(admin_browser)
     age_code(server, expired, CODE_TTL + 3601)
     server.cli("purge")
-    digest = hashlib.sha256(expired.encode()).hexdigest()
-    assert server.sql("SELECT count(*) FROM authorization_codes WHERE code_hash = :h", {"h": digest})[0][0] == 0
+    purged = server.sql("SELECT count(*) FROM authorization_codes WHERE code_hash = :h", {"h": digest(expired)})
+    assert purged[0][0] == 0
     code_row(server, live)
     assert_token_error(exchange(server, expired), 400, "invalid_grant")
     assert exchange(server, live).status_code == 200
@@ -368,7 +276,7 @@ def test_C10_expired_codes_are_purged(server: Server, admin_browser: Browser) ->
 def test_C11_unknown_malformed_or_foreign_code(server: Server, admin_browser: Browser) -> None:
     """C-11: random, huge, foreign-tenant codes and tokens-as-codes are invalid_grant; empty is invalid_request."""
     issued = exchange(server, new_code(admin_browser)).json()
-    foreign = fresh_code(server, "cb", "adminB")
+    foreign = get_code(server, "cb", "adminB")
     values = [
         secrets.token_urlsafe(32),
         "x" * 10_000,
@@ -387,7 +295,7 @@ def test_C11_unknown_malformed_or_foreign_code(server: Server, admin_browser: Br
             del body["code"]
         else:
             body["code"] = value
-        assert_token_error(token_post(server, body), 400, "invalid_request", "invalid_grant")
+        assert_token_error(token_post(server, json=body), 400, "invalid_request", "invalid_grant")
     # The tokens sent as codes are untouched; tenant B's code was spent by the attempt (as in C-05).
     assert api(server, issued["access_token"]).status_code == 200
     assert refresh(server, issued["refresh_token"]).status_code == 200
@@ -421,49 +329,22 @@ def test_C12_code_carries_approved_scope_user_and_tenant(server: Server, admin_b
 # ---- C-13: state changes between authorization and redemption ------------------------------------
 
 
-def dedicated_client(server: Server, label: str) -> dict[str, Any]:
-    host = f"{label.lower()}-{secrets.token_hex(3)}.a.test"
-    client = server.cli_json(
-        "client", "create", "--tenant", "a", "--name", label, "--redirect-uri", f"https://{host}/cb"
-    )
-    server.clients[f"{label}-{client['client_id']}"] = client
-    return client | {"label": f"{label}-{client['client_id']}"}
-
-
-def dedicated_admin(server: Server, label: str) -> str:
-    email = f"{label.lower()}-{secrets.token_hex(4)}@example.com"
-    created = server.cli_json(
-        "admin",
-        "create",
-        "--tenant",
-        "a",
-        "--email",
-        email,
-        "--password-stdin",
-        "--role",
-        "admin",
-        stdin=PASSWORD + "\n",
-    )
-    name = f"{label}-{email}"
-    server.admins[name] = created | {"password": PASSWORD}
-    return name
-
-
 def test_C13a_client_disabled_before_redemption(server: Server, admin_browser: Browser) -> None:
     """C-13: (a) the client is disabled between authorization and redemption: 401 invalid_client."""
-    client = dedicated_client(server, "c13a")
-    code = new_code(admin_browser, client["label"])
+    label = dedicated_client(server, "c13a")
+    client = server.clients[label]
+    code = new_code(admin_browser, label)
     server.cli("client", "disable", "--tenant", "a", client["client_id"])
-    assert_token_error(exchange(server, code, client["label"]), 401, "invalid_client")
+    assert_token_error(exchange(server, code, label), 401, "invalid_client")
     # Enabling it again does not revive the code's grant: disabling revoked it.
     server.cli("client", "enable", "--tenant", "a", client["client_id"])
-    assert_token_error(exchange(server, code, client["label"]), 400, "invalid_grant")
+    assert_token_error(exchange(server, code, label), 400, "invalid_grant")
 
 
 def test_C13b_admin_disabled_before_redemption(server: Server) -> None:
     """C-13: (b) the approving admin is disabled before redemption: 400 invalid_grant."""
     admin = dedicated_admin(server, "c13b")
-    code = fresh_code(server, "c1", admin)
+    code = get_code(server, "c1", admin)
     server.cli("admin", "disable", "--tenant", "a", "--email", server.admins[admin]["email"])
     assert_token_error(exchange(server, code), 400, "invalid_grant")
     assert access_token_count(server, code_row(server, code).grant_id) == 0
@@ -471,13 +352,14 @@ def test_C13b_admin_disabled_before_redemption(server: Server) -> None:
 
 def test_C13c_secret_rotated_before_redemption(server: Server, admin_browser: Browser) -> None:
     """C-13: (c) the client's secret is rotated: the old secret is 401 invalid_client; the new one redeems."""
-    client = dedicated_client(server, "c13c")
-    code = new_code(admin_browser, client["label"])
+    label = dedicated_client(server, "c13c")
+    client = server.clients[label]
+    code = new_code(admin_browser, label)
     rotated = server.cli_json("client", "rotate-secret", "--tenant", "a", client["client_id"])
     assert rotated["client_secret"] != client["client_secret"]
-    assert_token_error(exchange(server, code, client["label"]), 401, "invalid_client")
-    server.clients[client["label"]]["client_secret"] = rotated["client_secret"]
-    response = exchange(server, code, client["label"])
+    assert_token_error(exchange(server, code, label), 401, "invalid_client")
+    server.clients[label]["client_secret"] = rotated["client_secret"]
+    response = exchange(server, code, label)
     assert response.status_code == 200, response.text
 
 

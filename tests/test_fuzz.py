@@ -25,19 +25,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.asserts import RFC6749_ERRORS
 from tests.support.flow import query_of, tokens
+from tests.support.provision import create_client
 from tests.support.server import Server
 
-OAUTH_ERRORS = {
-    "invalid_request",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "unsupported_token_type",
-    "too_many_requests",
-}
+OAUTH_ERRORS = RFC6749_ERRORS | {"unsupported_token_type", "too_many_requests"}
 AUTHORIZE_ERRORS = {
     "invalid_request",
     "unauthorized_client",
@@ -103,9 +96,17 @@ def access_token(server: Server) -> str:
     return str(tokens(server)["access_token"])
 
 
+def fuzz_client(server: Server) -> dict[str, Any]:
+    """A client of the fuzzer's own: its secret lands in stored state values, and must not be
+    a sentinel of the storage tests (M-03) that may run later in the session."""
+    if "fuzz" not in server.clients:
+        server.clients["fuzz"] = create_client(server, "fuzz")
+    return server.clients["fuzz"]
+
+
 def real_values(server: Server) -> list[str]:
     """Values that get a request past the first checks, so the fuzzing reaches deeper code."""
-    c1, cp = server.clients["c1"], server.clients["cp"]
+    c1, cp = fuzz_client(server), server.clients["cp"]
     return [
         c1["client_id"],
         c1["client_secret"],
@@ -161,7 +162,7 @@ def token_bodies(server: Server) -> st.SearchStrategy[tuple[dict[str, str], byte
 
 
 def authorization_headers(server: Server) -> st.SearchStrategy[dict[str, str]]:
-    c1 = server.clients["c1"]
+    c1 = fuzz_client(server)
     good = base64.b64encode(f"{c1['client_id']}:{c1['client_secret']}".encode()).decode()
     value = st.one_of(
         st.just(f"Basic {good}"),

@@ -3,43 +3,37 @@ state passthrough (B-01..B-17), over HTTP against the real server and its databa
 
 from __future__ import annotations
 
-import hashlib
 import html
 import http.client
 import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import markupsafe
-import pytest
 
-from tests.support.flow import Browser, auth_params, exchange, hidden_fields, pkce_pair, query_of
-from tests.support.server import Server, create_database, drop_database
-from tests.test_authorize_request import (
+from tests.support.asserts import assert_err_redirect, assert_error_page
+from tests.support.flow import (
     CONSENT_FORM,
     LOGIN_FORM,
-    assert_err_redirect,
-    assert_error_page,
+    Browser,
+    auth_params,
     authz,
-    code_count,
     encode,
+    exchange,
     get_authorize,
+    hidden_fields,
+    pkce_pair,
+    query_of,
 )
+from tests.support.provision import dedicated_admin
+from tests.support.records import code_count, digest
+from tests.support.server import Server, create_database, drop_database
 
 COOKIE = "openxp_session"
 GENERIC_LOGIN_ERROR = "Incorrect email or password."
-
-
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    """One adminA browser session, logged in on first use and reused where a test needs many codes."""
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
 
 
 def open_browser(server: Server) -> Browser:
@@ -70,17 +64,9 @@ def audit_count(server: Server, event: str) -> int:
     return server.log().count(f'"event":"{event}"')
 
 
-def session_hash(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()
-
-
-def new_admin(server: Server, password: str, role: str = "admin") -> str:
-    """A throw-away tenant-a account, for tests that change or end an account."""
-    email = f"b-{secrets.token_hex(5)}@example.com"
-    server.cli(
-        "admin", "create", "--tenant", "a", "--email", email, "--password-stdin", "--role", role, stdin=password + "\n"
-    )
-    return email
+def new_admin(server: Server, password: str) -> str:
+    """A throw-away tenant-a account, for tests that change or end an account; returns its email."""
+    return str(server.admins[dedicated_admin(server, "b", password)]["email"])
 
 
 def login_as(browser: Browser, page: httpx.Response, email: str, password: str) -> httpx.Response:
@@ -265,7 +251,7 @@ def test_B06_consent_transaction_single_use_and_short_lived(server: Server, admi
     interaction = hidden_fields(page.text)["interaction"]
     server.sql(
         "UPDATE interactions SET expires_at = :t WHERE id_hash = :h",
-        {"t": time.time() - 1, "h": session_hash(interaction)},
+        {"t": time.time() - 1, "h": digest(interaction)},
     )
     before = code_count(server)
     assert_error_page(admin_browser.http.get("/auth/oauth/consent", params={"interaction": interaction}))
@@ -390,7 +376,7 @@ def test_B11_session_id_changes_at_login_and_old_id_is_dead(server: Server) -> N
             assert_error_page(refused)
             again = old.get("/auth/oauth/authorize", params=auth_params(server))
             assert again.status_code == 200 and LOGIN_FORM in again.text and CONSENT_FORM not in again.text
-        assert not server.sql("SELECT 1 FROM sessions WHERE id_hash = :h", {"h": session_hash(before)})
+        assert not server.sql("SELECT 1 FROM sessions WHERE id_hash = :h", {"h": digest(before)})
     finally:
         browser.close()
 
@@ -405,7 +391,7 @@ def test_B12_logout_kills_the_server_side_session(server: Server) -> None:
         fields = hidden_fields(page.text)
         out = post_form(browser, "/auth/logout", {"csrf_token": fields["csrf_token"]})
         assert out.status_code == 200 and "signed out" in out.text.lower()
-        assert not server.sql("SELECT 1 FROM sessions WHERE id_hash = :h", {"h": session_hash(cookie)})
+        assert not server.sql("SELECT 1 FROM sessions WHERE id_hash = :h", {"h": digest(cookie)})
         with httpx.Client(base_url=server.base_url, cookies={COOKIE: cookie}, timeout=30) as old:
             assert_error_page(old.get("/auth/oauth/consent", params={"interaction": fields["interaction"]}))
             again = old.get("/auth/oauth/authorize", params=auth_params(server))
@@ -517,7 +503,7 @@ def test_B15_session_idle_and_absolute_lifetime(server: Server) -> None:
             assert CONSENT_FORM in browser.authorize(auth_params(server)).text
             server.sql(
                 f"UPDATE sessions SET {column} = {column} - :age WHERE id_hash = :h",
-                {"age": age, "h": session_hash(cookie)},
+                {"age": age, "h": digest(cookie)},
             )
             assert_error_page(browser.http.get("/auth/oauth/consent", params={"interaction": interaction}))
             again = browser.authorize(auth_params(server))

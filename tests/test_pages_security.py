@@ -18,17 +18,19 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame, sync_playwright
 
-from tests.support.flow import Browser, auth_params, hidden_fields, query_of
-from tests.support.server import Server, destroy_server, make_server
-from tests.test_authorize_request import (
+from tests.support.asserts import assert_err_redirect, assert_error_page
+from tests.support.flow import (
     CONSENT_FORM,
     LOGIN_FORM,
-    assert_err_redirect,
-    assert_error_page,
+    Browser,
+    auth_params,
     authz,
     encode,
     get_authorize,
+    hidden_fields,
+    query_of,
 )
+from tests.support.server import Server, destroy_server, make_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

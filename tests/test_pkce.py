@@ -8,11 +8,8 @@ refused; a verifier for a code issued without a challenge fails (D-09).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import secrets
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,36 +18,17 @@ import pytest
 from openxp import crypto
 from openxp.oauth import rfc7636
 from openxp.oauth.errors import InvalidGrant
-from tests.support.flow import Browser, api, auth_params, exchange, pkce_pair, query_of
+from tests.support.asserts import assert_err_redirect, assert_token_error
+from tests.support.flow import Browser, api, auth_params, exchange, new_code, pkce_pair, token_post
+from tests.support.provision import dedicated_client
+from tests.support.records import digest
 from tests.support.server import Server
-
-
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    """One logged-in adminA session, reused for every code this module needs."""
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")
 def pkce_client(server: Server) -> str:
     """A confidential client registered with --require-pkce."""
-    created = server.cli_json(
-        "client", "create", "--tenant", "a", "--name", "PKCE required", "--require-pkce",
-        "--redirect-uri", f"https://pkce-{secrets.token_hex(3)}.a.test/cb",
-    )  # fmt: skip
-    label = f"pkce-{created['client_id']}"
-    server.clients[label] = created
-    return label
-
-
-def new_code(browser: Browser, client: str = "c1", **overrides: Any) -> str:
-    response = browser.approve(auth_params(browser.server, client, **overrides))
-    assert response.status_code == 303, response.text
-    query = query_of(response.headers["location"])
-    assert "code" in query, response.headers["location"]
-    return query["code"][0]
+    return dedicated_client(server, "pkce", "--require-pkce", name="PKCE required")
 
 
 def pkce_code(browser: Browser, client: str = "c1", length: int = 64) -> tuple[str, str, str]:
@@ -59,35 +37,8 @@ def pkce_code(browser: Browser, client: str = "c1", length: int = 64) -> tuple[s
     return code, verifier, challenge
 
 
-def assert_token_error(response: httpx.Response, status: int, *errors: str) -> None:
-    """TOKEN-ERR(s, e) of SECURITY.md section 0."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers.get("cache-control") == "no-store"
-    body = response.json()
-    assert body["error"] in errors, body
-    assert "access_token" not in body and "refresh_token" not in body
-
-
-def assert_error_redirect(server: Server, response: httpx.Response, client: str, error: str) -> None:
-    """ERR-REDIRECT(e): 302/303 to the registered URI with error, the exact state, iss, and no code."""
-    assert response.status_code in (302, 303), response.text
-    location = response.headers["location"]
-    registered = server.clients[client]["redirect_uris"][0]
-    assert location.startswith(registered + ("&" if "?" in registered else "?")), location
-    query = query_of(location)
-    assert query["error"] == [error], query
-    assert query["state"] == ["st-123"]
-    assert query["iss"] == [server.base_url]
-    assert "code" not in query
-
-
 def authorize(server: Server, params: dict[str, str] | list[tuple[str, str]]) -> httpx.Response:
     return httpx.get(f"{server.base_url}/auth/oauth/authorize", params=params, timeout=30)
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 # ---- D-01 -------------------------------------------------------------------------------------
@@ -98,7 +49,7 @@ def code_hash(code: str) -> str:
 def test_D01_s256_happy_path(server: Server, admin_browser: Browser, client: str, length: int) -> None:
     """D-01: a code bound to an S256 challenge redeems with its verifier (43 and 128 characters)."""
     code, verifier, challenge = pkce_code(admin_browser, client, length)
-    stored = server.sql("SELECT code_challenge FROM authorization_codes WHERE code_hash = :h", {"h": code_hash(code)})
+    stored = server.sql("SELECT code_challenge FROM authorization_codes WHERE code_hash = :h", {"h": digest(code)})
     assert stored[0][0] == challenge
     response = exchange(server, code, client, code_verifier=verifier)
     assert response.status_code == 200, response.text
@@ -116,7 +67,7 @@ def test_D01_public_client_sends_no_secret(server: Server, admin_browser: Browse
         "code": code,
         "code_verifier": verifier,
     }
-    response = httpx.post(f"{server.base_url}/auth/oauth/token", data=body, timeout=30)
+    response = token_post(server, data=body)
     assert response.status_code == 200, response.text
 
 
@@ -128,11 +79,11 @@ def test_D02_plain_refused(server: Server) -> None:
     verifier, _ = pkce_pair()
     for client in ("c1", "cp"):
         params = auth_params(server, client, code_challenge=verifier, code_challenge_method="plain")
-        assert_error_redirect(server, authorize(server, params), client, "invalid_request")
+        assert_err_redirect(server, authorize(server, params), "invalid_request", client=client)
     # A 43-character "plain" challenge that happens to look like an S256 one is refused too.
     _, challenge = pkce_pair()
     params = auth_params(server, "c1", code_challenge=challenge, code_challenge_method="plain")
-    assert_error_redirect(server, authorize(server, params), "c1", "invalid_request")
+    assert_err_redirect(server, authorize(server, params), "invalid_request", client="c1")
 
 
 def test_D03_method_missing(server: Server) -> None:
@@ -140,18 +91,18 @@ def test_D03_method_missing(server: Server) -> None:
     _, challenge = pkce_pair()
     for client in ("c1", "cp"):
         params = auth_params(server, client, code_challenge=challenge)
-        assert_error_redirect(server, authorize(server, params), client, "invalid_request")
+        assert_err_redirect(server, authorize(server, params), "invalid_request", client=client)
     # An empty method is the same as none (RFC 6749 3.1).
     params = [*auth_params(server, "c1", code_challenge=challenge).items(), ("code_challenge_method", "")]
-    assert_error_redirect(server, authorize(server, params), "c1", "invalid_request")
+    assert_err_redirect(server, authorize(server, params), "invalid_request", client="c1")
 
 
 def test_D04_challenge_missing_where_required(server: Server, pkce_client: str) -> None:
     """D-04: the public client and a --require-pkce client without code_challenge: ERR-REDIRECT(invalid_request)."""
     for client in ("cp", pkce_client):
-        assert_error_redirect(server, authorize(server, auth_params(server, client)), client, "invalid_request")
+        assert_err_redirect(server, authorize(server, auth_params(server, client)), "invalid_request", client=client)
         params = auth_params(server, client, code_challenge_method="S256")
-        assert_error_redirect(server, authorize(server, params), client, "invalid_request")
+        assert_err_redirect(server, authorize(server, params), "invalid_request", client=client)
 
 
 def test_D04_required_pkce_client_works_with_s256(server: Server, admin_browser: Browser, pkce_client: str) -> None:
@@ -168,7 +119,7 @@ def test_D05_unknown_or_misspelt_method(server: Server, method: str) -> None:
     """D-05: methods are case-sensitive; anything but S256 is ERR-REDIRECT(invalid_request)."""
     _, challenge = pkce_pair()
     params = auth_params(server, "c1", code_challenge=challenge, code_challenge_method=method)
-    assert_error_redirect(server, authorize(server, params), "c1", "invalid_request")
+    assert_err_redirect(server, authorize(server, params), "invalid_request", client="c1")
 
 
 def test_D05_method_sent_twice(server: Server) -> None:
@@ -179,7 +130,7 @@ def test_D05_method_sent_twice(server: Server) -> None:
         ("code_challenge_method", "S256"),
         ("code_challenge_method", "plain"),
     ]
-    assert_error_redirect(server, authorize(server, params), "c1", "invalid_request")
+    assert_err_redirect(server, authorize(server, params), "invalid_request", client="c1")
 
 
 @pytest.mark.parametrize(
@@ -201,7 +152,7 @@ def test_D05_method_sent_twice(server: Server) -> None:
 def test_D06_malformed_challenge(server: Server, challenge: str) -> None:
     """D-06: an S256 challenge is exactly 43 base64url characters; anything else is ERR-REDIRECT(invalid_request)."""
     params = auth_params(server, "c1", code_challenge=challenge, code_challenge_method="S256")
-    assert_error_redirect(server, authorize(server, params), "c1", "invalid_request")
+    assert_err_redirect(server, authorize(server, params), "invalid_request", client="c1")
 
 
 # ---- D-07 .. D-10: the token request -----------------------------------------------------------
@@ -227,7 +178,7 @@ def test_D08_wrong_verifier_burns_the_code(server: Server, admin_browser: Browse
     code, verifier, challenge = pkce_code(admin_browser, client)
     assert_token_error(exchange(server, code, client, code_verifier=challenge), 400, "invalid_grant")
     assert_token_error(exchange(server, code, client, code_verifier=verifier), 400, "invalid_grant")
-    rows = server.sql("SELECT used_at FROM authorization_codes WHERE code_hash = :h", {"h": code_hash(code)})
+    rows = server.sql("SELECT used_at FROM authorization_codes WHERE code_hash = :h", {"h": digest(code)})
     assert rows[0][0] is not None
 
 
@@ -242,7 +193,7 @@ def test_D08_verifier_of_another_code(server: Server, admin_browser: Browser) ->
 def test_D09_downgrade_verifier_without_challenge(server: Server, admin_browser: Browser) -> None:
     """D-09: a code issued without a challenge (c1 may skip PKCE) redeemed with a code_verifier: invalid_grant."""
     code = new_code(admin_browser, "c1")
-    stored = server.sql("SELECT code_challenge FROM authorization_codes WHERE code_hash = :h", {"h": code_hash(code)})
+    stored = server.sql("SELECT code_challenge FROM authorization_codes WHERE code_hash = :h", {"h": digest(code)})
     assert stored[0][0] is None
     verifier, _ = pkce_pair()
     assert_token_error(exchange(server, code, code_verifier=verifier), 400, "invalid_grant")

@@ -13,7 +13,6 @@ the default is 10. Set OPENXP_RACE_ITERATIONS=50 (or more) for the full run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -22,18 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.flow import Browser, api, auth_params, exchange, query_of, refresh
+from tests.support.asserts import assert_dead_token
+from tests.support.flow import Browser, code_body, exchange, new_code, refresh, refresh_body
+from tests.support.records import digest
 from tests.support.server import Server
 
 ITERATIONS = int(os.environ.get("OPENXP_RACE_ITERATIONS", "10"))
 PARALLEL = 20
-
-
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +37,6 @@ def racers(server: Server) -> Iterator[list[httpx.Client]]:
     yield clients
     for client in clients:
         client.close()
-
-
-def new_code(browser: Browser) -> str:
-    response = browser.approve(auth_params(browser.server, "c1"))
-    assert response.status_code == 303, response.text
-    return query_of(response.headers["location"])["code"][0]
 
 
 def race(racers: list[httpx.Client], body: dict[str, str]) -> list[httpx.Response]:
@@ -94,16 +82,6 @@ def one_winner(responses: list[httpx.Response]) -> dict[str, Any]:
     return body
 
 
-def assert_dead(server: Server, access_token: str) -> None:
-    response = api(server, access_token)
-    assert response.status_code == 401, response.text
-    assert 'error="invalid_token"' in response.headers.get("www-authenticate", "")
-
-
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def token_counts(server: Server, grant_id: int) -> tuple[int, int]:
     access = server.sql("SELECT count(*) FROM access_tokens WHERE grant_id = :g", {"g": grant_id})[0][0]
     refresh_ = server.sql("SELECT count(*) FROM refresh_tokens WHERE grant_id = :g", {"g": grant_id})[0][0]
@@ -117,16 +95,8 @@ def test_C04_concurrent_code_exchange_one_winner(
     """C-04: 20 simultaneous exchanges of one code: one 200, nineteen invalid_grant, no 5xx; the replay
     revokes the winner's tokens, and the database holds at most one access token for the code's grant."""
     code = new_code(admin_browser)
-    c1 = server.clients["c1"]
-    body = {
-        "grant_type": "authorization_code",
-        "client_id": c1["client_id"],
-        "client_secret": c1["client_secret"],
-        "redirect_uri": c1["redirect_uris"][0],
-        "code": code,
-    }
-    won = one_winner(race(racers, body))
-    assert_dead(server, won["access_token"])
+    won = one_winner(race(racers, code_body(server, code)))
+    assert_dead_token(server, won["access_token"])
     response = refresh(server, won["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant", response.text
     rows = server.sql(
@@ -150,17 +120,10 @@ def test_E04_concurrent_refresh_one_winner(
     first = exchange(server, new_code(admin_browser))
     assert first.status_code == 200, first.text
     issued = first.json()
-    c1 = server.clients["c1"]
-    body = {
-        "grant_type": "refresh_token",
-        "client_id": c1["client_id"],
-        "client_secret": c1["client_secret"],
-        "refresh_token": issued["refresh_token"],
-    }
-    won = one_winner(race(racers, body))
+    won = one_winner(race(racers, refresh_body(server, issued["refresh_token"])))
     assert won["refresh_token"] != issued["refresh_token"]
-    assert_dead(server, won["access_token"])
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, won["access_token"])
+    assert_dead_token(server, issued["access_token"])
     response = refresh(server, won["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant", response.text
     grant_id = server.sql(

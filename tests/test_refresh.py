@@ -9,35 +9,24 @@ refresh) lives in ``test_races.py``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import pytest
-
-from tests.support.flow import Browser, api, auth_params, exchange, query_of, refresh
+from tests.support.asserts import HEX64, assert_dead_token, assert_token_error
+from tests.support.flow import (
+    Browser,
+    api,
+    exchange,
+    introspect,
+    new_code,
+    refresh,
+    refresh_body,
+    token_post,
+)
+from tests.support.provision import dedicated_admin, dedicated_client
+from tests.support.records import digest, wait_for_audit
 from tests.support.server import PASSWORD, Server
-
-HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    """One logged-in adminA session, reused for every code this module needs."""
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
-
-
-def new_code(browser: Browser, client: str = "c1", admin: str = "adminA", **overrides: Any) -> str:
-    response = browser.approve(auth_params(browser.server, client, **overrides), admin=admin)
-    assert response.status_code == 303, response.text
-    return query_of(response.headers["location"])["code"][0]
 
 
 def new_tokens(browser: Browser, client: str = "c1", admin: str = "adminA", **overrides: Any) -> dict[str, Any]:
@@ -63,70 +52,15 @@ def rotate(server: Server, refresh_token: str, client: str = "c1", **extra: str)
     return body
 
 
-def assert_token_error(response: httpx.Response, status: int, *errors: str) -> None:
-    """TOKEN-ERR(s, e) of SECURITY.md section 0."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers.get("cache-control") == "no-store"
-    body = response.json()
-    assert body["error"] in errors, body
-    assert "access_token" not in body and "refresh_token" not in body
-
-
 def assert_live(server: Server, access_token: str, tenant: str = "a") -> None:
     response = api(server, access_token, tenant)
     assert response.status_code == 200, response.text
-
-
-def assert_dead(server: Server, access_token: str) -> None:
-    """RS-401(invalid_token)."""
-    response = api(server, access_token)
-    assert response.status_code == 401, response.text
-    challenge = response.headers.get("www-authenticate", "")
-    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge, challenge
-
-
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def grant_of_refresh(server: Server, refresh_token: str) -> int:
     rows = server.sql("SELECT grant_id FROM refresh_tokens WHERE token_hash = :h", {"h": digest(refresh_token)})
     assert len(rows) == 1, rows
     return int(rows[0][0])
-
-
-def introspect(server: Server, token: str, client: str = "c1") -> dict[str, Any]:
-    c = server.clients[client]
-    response = httpx.post(
-        f"{server.base_url}/auth/oauth/introspect",
-        data={"token": token, "client_id": c["client_id"], "client_secret": c["client_secret"]},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_for_audit(server: Server, name: str, grant_id: int, timeout: float = 5.0) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while True:
-        for line in server.log().splitlines():
-            start = line.find("{")
-            if start < 0 or f'"{name}"' not in line:
-                continue
-            try:
-                record = json.loads(line[start:])
-            except ValueError:
-                continue
-            if record.get("event") == name and record.get("grant") == grant_id:
-                return dict(record)
-        if time.time() > deadline:
-            raise AssertionError(
-                f"no audit event {name!r} for grant {grant_id} in the server log"
-                " (do the worker processes log openxp.audit at INFO?)"
-            )
-        time.sleep(0.1)
 
 
 # ---- E-01 .. E-03: rotation and reuse -------------------------------------------------------------
@@ -153,14 +87,7 @@ def test_E01_rotation(server: Server, admin_browser: Browser) -> None:
 def test_E01_form_body_rotation(server: Server, admin_browser: Browser) -> None:
     """E-01: the refresh grant works with an RFC 6749 form body too."""
     first = new_tokens(admin_browser)
-    c = server.clients["c1"]
-    body = {
-        "grant_type": "refresh_token",
-        "refresh_token": first["refresh_token"],
-        "client_id": c["client_id"],
-        "client_secret": c["client_secret"],
-    }
-    response = httpx.post(f"{server.base_url}/auth/oauth/token", data=body, timeout=30)
+    response = token_post(server, data=refresh_body(server, first["refresh_token"]))
     assert response.status_code == 200, response.text
     assert response.headers.get("cache-control") == "no-store"
     assert response.json()["refresh_token"] != first["refresh_token"]
@@ -172,8 +99,8 @@ def test_E02_reuse_revokes_family(server: Server, admin_browser: Browser) -> Non
     second = rotate(server, first["refresh_token"])
     assert_token_error(refresh(server, first["refresh_token"]), 400, "invalid_grant")
     assert_token_error(refresh(server, second["refresh_token"]), 400, "invalid_grant")
-    assert_dead(server, second["access_token"])
-    assert_dead(server, first["access_token"])
+    assert_dead_token(server, second["access_token"])
+    assert_dead_token(server, first["access_token"])
     grant_id = grant_of_refresh(server, first["refresh_token"])
     row = server.sql("SELECT revoked_at, revoked_reason FROM grants WHERE id = :g", {"g": grant_id})[0]
     assert row.revoked_at is not None and row.revoked_reason == "refresh_reuse"
@@ -185,7 +112,7 @@ def test_E02_reuse_is_an_audit_event(server: Server, admin_browser: Browser) -> 
     rotate(server, first["refresh_token"])
     assert_token_error(refresh(server, first["refresh_token"]), 400, "invalid_grant")
     grant_id = grant_of_refresh(server, first["refresh_token"])
-    event = wait_for_audit(server, "refresh_reuse_detected", grant_id)
+    event = wait_for_audit(server, "refresh_reuse_detected", lambda e: e.get("grant") == grant_id)
     assert event["severity"] == "high"
     assert event["client_id"] == server.clients["c1"]["client_id"]
     assert event["tenant"] == "a"
@@ -200,8 +127,8 @@ def test_E03_reuse_of_an_older_generation(server: Server, admin_browser: Browser
     assert_live(server, third["access_token"])
     assert_token_error(refresh(server, first["refresh_token"]), 400, "invalid_grant")
     assert_token_error(refresh(server, third["refresh_token"]), 400, "invalid_grant")
-    assert_dead(server, third["access_token"])
-    assert_dead(server, second["access_token"])
+    assert_dead_token(server, third["access_token"])
+    assert_dead_token(server, second["access_token"])
 
 
 # ---- E-05, E-06: client binding and authentication -------------------------------------------------
@@ -223,7 +150,6 @@ def test_E06_refresh_without_client_authentication(server: Server, admin_browser
     """E-06: no client_secret, a wrong one, or no client at all: 401 invalid_client; R stays usable."""
     issued = new_tokens(admin_browser)
     c1 = server.clients["c1"]
-    url = f"{server.base_url}/auth/oauth/token"
     base = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
     for body in (
         {**base, "client_id": c1["client_id"]},
@@ -231,7 +157,7 @@ def test_E06_refresh_without_client_authentication(server: Server, admin_browser
         {**base, "client_id": c1["client_id"], "client_secret": secrets.token_urlsafe(32)},
         dict(base),
     ):
-        assert_token_error(httpx.post(url, json=body, timeout=30), 401, "invalid_client")
+        assert_token_error(token_post(server, json=body), 401, "invalid_client")
     rotate(server, issued["refresh_token"])
 
 
@@ -344,30 +270,11 @@ def test_E09_missing_refresh_token(server: Server) -> None:
     """E-09: grant_type=refresh_token without refresh_token is invalid_request."""
     c1 = server.clients["c1"]
     body = {"grant_type": "refresh_token", "client_id": c1["client_id"], "client_secret": c1["client_secret"]}
-    response = httpx.post(f"{server.base_url}/auth/oauth/token", json=body, timeout=30)
+    response = token_post(server, json=body)
     assert_token_error(response, 400, "invalid_request")
 
 
 # ---- E-10: security events -----------------------------------------------------------------------
-
-
-def dedicated_admin(server: Server, label: str) -> str:
-    email = f"{label.lower()}-{secrets.token_hex(4)}@example.com"
-    created = server.cli_json(
-        "admin", "create", "--tenant", "a", "--email", email, "--password-stdin", "--role", "admin",
-        stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    name = f"{label}-{email}"
-    server.admins[name] = created | {"password": PASSWORD}
-    return name
-
-
-def dedicated_client(server: Server, label: str) -> str:
-    uri = f"https://{label.lower()}-{secrets.token_hex(3)}.a.test/cb"
-    created = server.cli_json("client", "create", "--tenant", "a", "--name", label, "--redirect-uri", uri)
-    name = f"{label}-{created['client_id']}"
-    server.clients[name] = created
-    return name
 
 
 def test_E10_password_change_revokes(server: Server) -> None:
@@ -379,7 +286,7 @@ def test_E10_password_change_revokes(server: Server) -> None:
     email = server.admins[admin]["email"]
     server.cli("admin", "set-password", "--tenant", "a", "--email", email, "--password-stdin", stdin=PASSWORD + "!\n")
     assert_token_error(refresh(server, issued["refresh_token"]), 400, "invalid_grant")
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
     # Another admin's tokens are not affected.
     assert_live(server, untouched["access_token"])
     rotate(server, untouched["refresh_token"])
@@ -392,9 +299,9 @@ def test_E10_admin_disabled_revokes(server: Server) -> None:
     email = server.admins[admin]["email"]
     server.cli("admin", "disable", "--tenant", "a", "--email", email)
     assert_token_error(refresh(server, issued["refresh_token"]), 400, "invalid_grant")
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
     server.cli("admin", "enable", "--tenant", "a", "--email", email)
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
     assert_token_error(refresh(server, issued["refresh_token"]), 400, "invalid_grant")
 
 
@@ -406,10 +313,10 @@ def test_E10_client_disabled_revokes(server: Server, admin_browser: Browser) -> 
     client_id = server.clients[client]["client_id"]
     server.cli("client", "disable", "--tenant", "a", client_id)
     assert_token_error(refresh(server, issued["refresh_token"], client), 401, "invalid_client")
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
     server.cli("client", "enable", "--tenant", "a", client_id)
     assert_token_error(refresh(server, issued["refresh_token"], client), 400, "invalid_grant")
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
 
 
 def test_E10_secret_rotation_with_revoke_tokens(server: Server, admin_browser: Browser) -> None:
@@ -420,7 +327,7 @@ def test_E10_secret_rotation_with_revoke_tokens(server: Server, admin_browser: B
     rotated = server.cli_json("client", "rotate-secret", "--tenant", "a", client_id, "--revoke-tokens")
     server.clients[client]["client_secret"] = rotated["client_secret"]
     assert_token_error(refresh(server, issued["refresh_token"], client), 400, "invalid_grant")
-    assert_dead(server, issued["access_token"])
+    assert_dead_token(server, issued["access_token"])
 
 
 # ---- E-11, E-12, E-13 -----------------------------------------------------------------------------
@@ -429,15 +336,8 @@ def test_E10_secret_rotation_with_revoke_tokens(server: Server, admin_browser: B
 def test_E11_tenant_survives_refresh(server: Server, admin_browser: Browser) -> None:
     """E-11: the refreshed access token is tenant A's; no parameter or header switches it to B."""
     issued = new_tokens(admin_browser)
-    c1 = server.clients["c1"]
-    body = {
-        "grant_type": "refresh_token",
-        "refresh_token": issued["refresh_token"],
-        "client_id": c1["client_id"],
-        "client_secret": c1["client_secret"],
-        "tenant": "b",
-    }
-    response = httpx.post(f"{server.base_url}/auth/oauth/token", json=body, headers={"X-CXP-Tenant": "b"}, timeout=30)
+    body = refresh_body(server, issued["refresh_token"], tenant="b")
+    response = token_post(server, json=body, headers={"X-CXP-Tenant": "b"})
     if response.status_code == 400:
         assert response.json()["error"] == "invalid_request"
         renewed = rotate(server, issued["refresh_token"])

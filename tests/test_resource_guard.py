@@ -14,7 +14,8 @@ import pytest
 
 from openxp import crypto
 from tests.support.flow import api, exchange, get_code, refresh, tokens
-from tests.support.server import PASSWORD, Server
+from tests.support.provision import dedicated_admin, dedicated_client
+from tests.support.server import Server
 
 PATH = "/api/import/users"
 
@@ -258,55 +259,22 @@ def test_G11_api_responses_are_not_cacheable(server: Server, access: str) -> Non
     assert call(server).headers.get("cache-control") == "no-store"
 
 
-def _new_admin(server: Server, label: str) -> dict[str, Any]:
-    email = f"{label.lower()}-{secrets.token_hex(4)}@example.com"
-    created = server.cli_json(
-        "admin",
-        "create",
-        "--tenant",
-        "a",
-        "--email",
-        email,
-        "--password-stdin",
-        "--role",
-        "admin",
-        stdin=PASSWORD + "\n",
-    )
-    server.admins[label] = created | {"password": PASSWORD}
-    return server.admins[label]
-
-
-def _new_client(server: Server, label: str) -> dict[str, Any]:
-    created = server.cli_json(
-        "client",
-        "create",
-        "--tenant",
-        "a",
-        "--name",
-        f"Client {label}",
-        "--redirect-uri",
-        f"https://{label.lower()}.a.test/cb",
-    )
-    server.clients[label] = created
-    return created
-
-
 def test_G12_disabled_admin_ends_its_tokens(server: Server) -> None:
     """G-12: disabling the approving admin makes its unexpired access token RS-401 at once, and its
     refresh token invalid_grant; enabling again is not needed for the rest of the suite (own admin)."""
-    admin = _new_admin(server, "adminG12")
-    issued = tokens(server, "c1", admin="adminG12")
+    admin = dedicated_admin(server, "adminG12")
+    issued = tokens(server, "c1", admin=admin)
     assert api(server, issued["access_token"]).status_code == 200
-    server.cli("admin", "disable", "--tenant", "a", "--email", admin["email"])
+    server.cli("admin", "disable", "--tenant", "a", "--email", server.admins[admin]["email"])
     assert_invalid_token(api(server, issued["access_token"]))
     assert refresh(server, issued["refresh_token"]).json()["error"] == "invalid_grant"
 
 
 def test_G12_disabled_client_ends_its_tokens(server: Server) -> None:
     """G-12: disabling a client makes its unexpired access token RS-401 at once (own client cG12)."""
-    client = _new_client(server, "cG12")
-    issued = tokens(server, "cG12")
+    client = dedicated_client(server, "cG12", name="Client cG12")
+    issued = tokens(server, client)
     assert api(server, issued["access_token"]).status_code == 200
-    server.cli("client", "disable", "--tenant", "a", client["client_id"])
+    server.cli("client", "disable", "--tenant", "a", server.clients[client]["client_id"])
     assert_invalid_token(api(server, issued["access_token"]))
-    assert refresh(server, issued["refresh_token"], "cG12").json()["error"] == "invalid_client"
+    assert refresh(server, issued["refresh_token"], client).json()["error"] == "invalid_client"

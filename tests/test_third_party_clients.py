@@ -23,7 +23,7 @@ from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from tests.support.flow import Browser, query_of
+from tests.support.flow import LOGIN_FORM, Browser, query_of
 from tests.support.server import Server
 
 IMPORT = {"users": [], "verify": True}
@@ -36,18 +36,11 @@ def _oauthlib_over_plain_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     yield
 
 
-@pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Browser]:
-    b = Browser.open(server)
-    yield b
-    b.close()
-
-
 def approve(browser: Browser, authorization_url: str, admin: str = "adminA") -> str:
     """Run the library-built URL through login and consent; return the final redirect URL."""
     page = browser.http.get(authorization_url)
     assert page.status_code == 200, page.text
-    if 'action="/auth/login"' in page.text:
+    if LOGIN_FORM in page.text:
         page = browser.consent_page(browser.login(page, admin))
     final = browser.decide(page)
     assert final.status_code == 303, final.text
@@ -72,7 +65,7 @@ def assert_token(token: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("credentials_in", ["basic", "body"])
-def test_requests_oauthlib_full_flow_with_pkce(server: Server, browser: Browser, credentials_in: str) -> None:
+def test_requests_oauthlib_full_flow_with_pkce(server: Server, admin_browser: Browser, credentials_in: str) -> None:
     """requests-oauthlib: authorization URL with S256 PKCE and state, code exchange (client auth in Basic
     or in the body), API call with the session, refresh (rotated), and a replayed code refused."""
     authorize_url, token_url, api_url = endpoints(server)
@@ -81,7 +74,7 @@ def test_requests_oauthlib_full_flow_with_pkce(server: Server, browser: Browser,
     url, state = session.authorization_url(authorize_url)
     sent = query_of(url)
     assert sent["code_challenge_method"] == ["S256"] and sent["code_challenge"]
-    final = approve(browser, url)
+    final = approve(admin_browser, url)
     assert query_of(final)["state"] == [state]
     if credentials_in == "basic":
         token = session.fetch_token(token_url, authorization_response=final, client_secret=c1["client_secret"])
@@ -116,13 +109,13 @@ def test_requests_oauthlib_full_flow_with_pkce(server: Server, browser: Browser,
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
 
 
-def test_requests_oauthlib_public_client_with_pkce(server: Server, browser: Browser) -> None:
+def test_requests_oauthlib_public_client_with_pkce(server: Server, admin_browser: Browser) -> None:
     """requests-oauthlib with the public client cp: PKCE only, no secret, code exchange and refresh."""
     authorize_url, token_url, api_url = endpoints(server)
     cp = server.clients["cp"]
     session = OAuth2Session(cp["client_id"], redirect_uri=cp["redirect_uris"][0], pkce="S256")
     url, _ = session.authorization_url(authorize_url)
-    final = approve(browser, url)
+    final = approve(admin_browser, url)
     token = session.fetch_token(token_url, authorization_response=final, include_client_id=True)
     assert_token(token)
     assert session.post(api_url, json=IMPORT, headers={"X-CXP-Tenant": "a"}).status_code == 200
@@ -130,7 +123,7 @@ def test_requests_oauthlib_public_client_with_pkce(server: Server, browser: Brow
     assert_token(renewed)
 
 
-def test_requests_oauthlib_wrong_secret_is_invalid_client(server: Server, browser: Browser) -> None:
+def test_requests_oauthlib_wrong_secret_is_invalid_client(server: Server, admin_browser: Browser) -> None:
     """requests-oauthlib surfaces our 401 invalid_client as its InvalidClientError."""
     from oauthlib.oauth2.rfc6749.errors import InvalidClientError
 
@@ -138,7 +131,7 @@ def test_requests_oauthlib_wrong_secret_is_invalid_client(server: Server, browse
     c1 = server.clients["c1"]
     session = OAuth2Session(c1["client_id"], redirect_uri=c1["redirect_uris"][0], pkce="S256")
     url, _ = session.authorization_url(authorize_url)
-    final = approve(browser, url)
+    final = approve(admin_browser, url)
     with pytest.raises(InvalidClientError):
         session.fetch_token(token_url, authorization_response=final, client_secret="wrong-" + secrets.token_hex(4))
 
@@ -147,7 +140,7 @@ def test_requests_oauthlib_wrong_secret_is_invalid_client(server: Server, browse
 
 
 @pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
-def test_authlib_full_flow(server: Server, browser: Browser, method: str) -> None:
+def test_authlib_full_flow(server: Server, admin_browser: Browser, method: str) -> None:
     """Authlib: authorization URL with S256 PKCE and state, code exchange with the given
     token_endpoint_auth_method, API call with the session, refresh (rotated) with the same method."""
     authorize_url, token_url, api_url = endpoints(server)
@@ -162,7 +155,7 @@ def test_authlib_full_flow(server: Server, browser: Browser, method: str) -> Non
     verifier = secrets.token_urlsafe(48)
     url, state = session.create_authorization_url(authorize_url, code_verifier=verifier)
     assert query_of(url)["code_challenge_method"] == ["S256"]
-    final = approve(browser, url)
+    final = approve(admin_browser, url)
     assert query_of(final)["state"] == [state]
     token = session.fetch_token(token_url, authorization_response=final, code_verifier=verifier)
     assert_token(dict(token))
@@ -182,7 +175,7 @@ def test_authlib_full_flow(server: Server, browser: Browser, method: str) -> Non
 
 
 @pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
-def test_authlib_without_pkce_as_in_the_seed(server: Server, browser: Browser, method: str) -> None:
+def test_authlib_without_pkce_as_in_the_seed(server: Server, admin_browser: Browser, method: str) -> None:
     """Authlib without PKCE (the seed's flow for a confidential client) works with both auth methods."""
     authorize_url, token_url, api_url = endpoints(server)
     c2 = server.clients["c2"]
@@ -191,13 +184,13 @@ def test_authlib_without_pkce_as_in_the_seed(server: Server, browser: Browser, m
     )
     url, _ = session.create_authorization_url(authorize_url)
     assert "code_challenge" not in query_of(url)
-    token = session.fetch_token(token_url, authorization_response=approve(browser, url))
+    token = session.fetch_token(token_url, authorization_response=approve(admin_browser, url))
     assert_token(dict(token))
     assert session.post(api_url, json=IMPORT, headers={"X-CXP-Tenant": "a"}).status_code == 200
     assert_token(dict(session.refresh_token(token_url, refresh_token=token["refresh_token"])))
 
 
-def test_authlib_revocation_and_introspection(server: Server, browser: Browser) -> None:
+def test_authlib_revocation_and_introspection(server: Server, admin_browser: Browser) -> None:
     """Authlib's revoke_token / introspect_token talk to our RFC 7009 / 7662 endpoints."""
     authorize_url, token_url, api_url = endpoints(server)
     base = server.base_url
@@ -210,7 +203,7 @@ def test_authlib_revocation_and_introspection(server: Server, browser: Browser) 
         redirect_uri=c1["redirect_uris"][0],
     )
     url, _ = session.create_authorization_url(authorize_url)
-    token = session.fetch_token(token_url, authorization_response=approve(browser, url))
+    token = session.fetch_token(token_url, authorization_response=approve(admin_browser, url))
     info = session.introspect_token(f"{base}/auth/oauth/introspect", token=token["access_token"])
     assert info.status_code == 200 and info.json()["active"] is True
     revoked = session.revoke_token(

@@ -7,61 +7,23 @@ import base64
 import re
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
 
-from tests.support.flow import Browser, api, auth_params, exchange, query_of
+from tests.support import asserts
+from tests.support.asserts import RFC6749_ERRORS
+from tests.support.flow import Browser, api, auth_params, code_body, exchange, new_code, query_of, token_post
 from tests.support.server import Server
 
-RFC6749_ERRORS = {
-    "invalid_request",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-}
 # RFC 6749 5.2: error_description is %x20-21 / %x23-5B / %x5D-7E.
 DESCRIPTION_CHARS = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]*")
 
 
-@pytest.fixture(scope="module")
-def admin_browser(server: Server) -> Iterator[Browser]:
-    """One logged-in adminA session, reused for every code this module needs."""
-    browser = Browser.open(server)
-    yield browser
-    browser.close()
-
-
-def new_code(browser: Browser, client: str = "c1", **overrides: Any) -> str:
-    response = browser.approve(auth_params(browser.server, client, **overrides))
-    assert response.status_code == 303, response.text
-    return query_of(response.headers["location"])["code"][0]
-
-
 def token_url(server: Server) -> str:
     return f"{server.base_url}/auth/oauth/token"
-
-
-def post(server: Server, **kwargs: Any) -> httpx.Response:
-    return httpx.post(token_url(server), timeout=30, **kwargs)
-
-
-def code_body(server: Server, code: str, client: str = "c1", **extra: str) -> dict[str, str]:
-    c = server.clients[client]
-    body = {
-        "grant_type": "authorization_code",
-        "client_id": c["client_id"],
-        "client_secret": c["client_secret"],
-        "redirect_uri": c["redirect_uris"][0],
-        "code": code,
-    }
-    body.update(extra)
-    return body
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -70,14 +32,10 @@ def basic(client_id: str, secret: str) -> str:
 
 def assert_token_error(response: httpx.Response, status: int, error: str) -> dict[str, Any]:
     """TOKEN-ERR(s, e) of SECURITY.md section 0, plus F-14's body hygiene."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers.get("cache-control") == "no-store"
+    asserts.assert_token_error(response, status, error)
     assert response.headers.get("pragma") == "no-cache"
     body = response.json()
     assert isinstance(body, dict)
-    assert body["error"] == error, body
-    assert "access_token" not in body and "refresh_token" not in body
     assert set(body) <= {"error", "error_description", "error_uri"}
     description = body.get("error_description", "")
     assert DESCRIPTION_CHARS.fullmatch(description), description
@@ -104,7 +62,7 @@ def assert_token_success(response: httpx.Response) -> dict[str, Any]:
 def test_F01_form_body_happy_path(server: Server, admin_browser: Browser) -> None:
     """F-01: a form-encoded authorization_code request gets the seed's token JSON with no-store/no-cache."""
     code = new_code(admin_browser)
-    response = post(server, data=code_body(server, code))
+    response = token_post(server, data=code_body(server, code))
     assert_token_success(response)
 
 
@@ -114,7 +72,7 @@ def test_F02_json_body_happy_path(server: Server, admin_browser: Browser, conten
     import json
 
     code = new_code(admin_browser)
-    response = post(server, content=json.dumps(code_body(server, code)), headers={"content-type": content_type})
+    response = token_post(server, content=json.dumps(code_body(server, code)), headers={"content-type": content_type})
     body = assert_token_success(response)
     assert api(server, body["access_token"]).status_code == 200
 
@@ -122,9 +80,9 @@ def test_F02_json_body_happy_path(server: Server, admin_browser: Browser, conten
 def test_F03_no_store_on_every_token_response(server: Server, admin_browser: Browser) -> None:
     """F-03: Cache-Control no-store on success, on refresh, on 400 and on 401 answers."""
     code = new_code(admin_browser)
-    issued = assert_token_success(post(server, json=code_body(server, code)))
+    issued = assert_token_success(token_post(server, json=code_body(server, code)))
     c1 = server.clients["c1"]
-    refreshed = post(
+    refreshed = token_post(
         server,
         json={
             "grant_type": "refresh_token",
@@ -134,10 +92,10 @@ def test_F03_no_store_on_every_token_response(server: Server, admin_browser: Bro
         },
     )
     assert_token_success(refreshed)
-    assert_token_error(post(server, json=code_body(server, code)), 400, "invalid_grant")
-    assert_token_error(post(server, json=code_body(server, "x", client_secret="wrong")), 401, "invalid_client")
-    assert_token_error(post(server, json={"grant_type": "authorization_code"}), 401, "invalid_client")
-    assert_token_error(post(server, json={}), 400, "invalid_request")
+    assert_token_error(token_post(server, json=code_body(server, code)), 400, "invalid_grant")
+    assert_token_error(token_post(server, json=code_body(server, "x", client_secret="wrong")), 401, "invalid_client")
+    assert_token_error(token_post(server, json={"grant_type": "authorization_code"}), 401, "invalid_client")
+    assert_token_error(token_post(server, json={}), 400, "invalid_request")
 
 
 # ---- F-04 .. F-10: content types, type confusion, parameters -------------------------------------
@@ -160,10 +118,10 @@ def test_F04_unsupported_content_type_is_415_and_not_parsed(
     import json
 
     code = new_code(admin_browser)
-    response = post(server, content=json.dumps(code_body(server, code)).encode(), headers=headers)
+    response = token_post(server, content=json.dumps(code_body(server, code)).encode(), headers=headers)
     assert_token_error(response, 415, "invalid_request")
     # Not parsed: the code was never claimed, so the proper request still works.
-    assert_token_success(post(server, json=code_body(server, code)))
+    assert_token_success(token_post(server, json=code_body(server, code)))
 
 
 @pytest.mark.parametrize(
@@ -197,7 +155,7 @@ def test_F04_unsupported_content_type_is_415_and_not_parsed(
 )
 def test_F05_json_type_confusion(server: Server, raw: str, status: int, error: str) -> None:
     """F-05: non-string members, duplicate keys, non-objects and deep nesting are invalid_request, never 200/5xx."""
-    response = post(server, content=raw.encode(), headers={"content-type": "application/json"})
+    response = token_post(server, content=raw.encode(), headers={"content-type": "application/json"})
     assert_token_error(response, status, error)
 
 
@@ -206,14 +164,16 @@ def test_F05_json_with_real_credentials_and_wrong_types_never_succeeds(server: S
     code = new_code(admin_browser)
     for secret in (True, None, {"$ne": ""}, [server.clients["c1"]["client_secret"]]):
         body: dict[str, Any] = {**code_body(server, code), "client_secret": secret}
-        assert_token_error(post(server, json=body), 400, "invalid_request")
-    assert_token_success(post(server, json=code_body(server, code)))
+        assert_token_error(token_post(server, json=body), 400, "invalid_request")
+    assert_token_success(token_post(server, json=code_body(server, code)))
 
 
 def test_F05_invalid_utf8_json(server: Server) -> None:
     """F-05 / O-05: invalid UTF-8 in a JSON body is invalid_request."""
     raw = b'{"grant_type": "authorization_code", "code": "\xff\xfe"}'
-    assert_token_error(post(server, content=raw, headers={"content-type": "application/json"}), 400, "invalid_request")
+    assert_token_error(
+        token_post(server, content=raw, headers={"content-type": "application/json"}), 400, "invalid_request"
+    )
 
 
 def test_F06_duplicate_form_parameters(server: Server, admin_browser: Browser) -> None:
@@ -223,13 +183,13 @@ def test_F06_duplicate_form_parameters(server: Server, admin_browser: Browser) -
     for duplicated in ("code", "client_id", "grant_type"):
         value = dict(body)[duplicated]
         pairs = [*body, (duplicated, "other" if duplicated != "client_id" else value)]
-        response = post(
+        response = token_post(
             server,
             content=httpx.QueryParams(pairs).__str__().encode(),
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert_token_error(response, 400, "invalid_request")
-    assert_token_success(post(server, data=code_body(server, code)))
+    assert_token_success(token_post(server, data=code_body(server, code)))
 
 
 def test_F06_parameter_in_query_and_body(server: Server, admin_browser: Browser) -> None:
@@ -237,7 +197,7 @@ def test_F06_parameter_in_query_and_body(server: Server, admin_browser: Browser)
     code = new_code(admin_browser)
     response = httpx.post(token_url(server), params={"code": code}, data=code_body(server, code), timeout=30)
     assert_token_error(response, 400, "invalid_request")
-    assert_token_success(post(server, data=code_body(server, code)))
+    assert_token_success(token_post(server, data=code_body(server, code)))
 
 
 def test_F07_credentials_in_the_url_are_refused(server: Server, admin_browser: Browser) -> None:
@@ -251,7 +211,7 @@ def test_F07_credentials_in_the_url_are_refused(server: Server, admin_browser: B
     )
     assert_token_error(response, 400, "invalid_request")
     # Nothing accepted from the query: the code is still good.
-    assert_token_success(post(server, data=params))
+    assert_token_success(token_post(server, data=params))
     log = server.log()
     assert server.clients["c1"]["client_secret"] not in log
     assert code not in log
@@ -275,8 +235,8 @@ def test_F09_grant_type_handling(server: Server) -> None:
     AUTHORIZATION_CODE are unsupported_grant_type."""
     c1 = server.clients["c1"]
     creds = {"client_id": c1["client_id"], "client_secret": c1["client_secret"]}
-    assert_token_error(post(server, data=creds), 400, "invalid_request")
-    assert_token_error(post(server, data={**creds, "grant_type": ""}), 400, "invalid_request")
+    assert_token_error(token_post(server, data=creds), 400, "invalid_request")
+    assert_token_error(token_post(server, data={**creds, "grant_type": ""}), 400, "invalid_request")
     for grant_type in (
         "password",
         "client_credentials",
@@ -286,16 +246,16 @@ def test_F09_grant_type_handling(server: Server) -> None:
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
     ):
         body = {**creds, "grant_type": grant_type, "username": "adminA@example.com", "password": "x"}
-        assert_token_error(post(server, data=body), 400, "unsupported_grant_type")
+        assert_token_error(token_post(server, data=body), 400, "unsupported_grant_type")
 
 
 def test_F10_empty_values_mean_absent(server: Server, admin_browser: Browser) -> None:
     """F-10: client_secret= (empty) is invalid_client 401; code= is invalid_request."""
     code = new_code(admin_browser)
-    assert_token_error(post(server, data=code_body(server, code, client_secret="")), 401, "invalid_client")
-    assert_token_error(post(server, data=code_body(server, "")), 400, "invalid_request")
-    assert_token_error(post(server, json=code_body(server, "")), 400, "invalid_request")
-    assert_token_success(post(server, data=code_body(server, code)))
+    assert_token_error(token_post(server, data=code_body(server, code, client_secret="")), 401, "invalid_client")
+    assert_token_error(token_post(server, data=code_body(server, "")), 400, "invalid_request")
+    assert_token_error(token_post(server, json=code_body(server, "")), 400, "invalid_request")
+    assert_token_success(token_post(server, data=code_body(server, code)))
 
 
 # ---- F-11 .. F-13: client authentication ------------------------------------------------------
@@ -318,12 +278,12 @@ def test_F11_client_auth_failures_in_the_body_are_identical_401s(server: Server,
     answers = []
     for body in bodies:
         for form in (False, True):
-            response = post(server, data=body) if form else post(server, json=body)
+            response = token_post(server, data=body) if form else token_post(server, json=body)
             answers.append(assert_token_error(response, 401, "invalid_client"))
             assert "www-authenticate" not in response.headers or "Basic" in response.headers["www-authenticate"]
     assert all(answer == answers[0] for answer in answers), answers
     # The code was never touched by the failed attempts.
-    assert_token_success(post(server, json=code_body(server, code)))
+    assert_token_success(token_post(server, json=code_body(server, code)))
 
 
 def test_F11_unknown_client_and_wrong_secret_take_similar_time(server: Server) -> None:
@@ -363,11 +323,11 @@ def test_F12_basic_auth_failure_has_basic_challenge(server: Server, admin_browse
         "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),
         "Basic",
     ):
-        response = post(server, data=body, headers={"authorization": header})
+        response = token_post(server, data=body, headers={"authorization": header})
         assert_token_error(response, 401, "invalid_client")
         assert response.headers.get("www-authenticate") == 'Basic realm="openxp"', header
     assert_token_success(
-        post(server, data=body, headers={"authorization": basic(c1["client_id"], c1["client_secret"])})
+        token_post(server, data=body, headers={"authorization": basic(c1["client_id"], c1["client_secret"])})
     )
 
 
@@ -381,14 +341,14 @@ def test_F12_basic_auth_with_form_urlencoded_credentials(server: Server, admin_b
         k: v for k, v in code_body(server, code).items() if k not in ("client_id", "client_secret")
     }
     encoded = basic(quote(c1["client_id"], safe=""), quote(c1["client_secret"], safe=""))
-    assert_token_success(post(server, data=body(new_code(admin_browser)), headers={"authorization": encoded}))
+    assert_token_success(token_post(server, data=body(new_code(admin_browser)), headers={"authorization": encoded}))
     code = new_code(admin_browser)
     colon = basic(c1["client_id"], c1["client_secret"] + ":x")
-    assert_token_error(post(server, data=body(code), headers={"authorization": colon}), 401, "invalid_client")
+    assert_token_error(token_post(server, data=body(code), headers={"authorization": colon}), 401, "invalid_client")
     # body client_id equal to the Basic id is fine.
     same = {**body(code), "client_id": c1["client_id"]}
     ok = basic(c1["client_id"], c1["client_secret"])
-    assert_token_success(post(server, data=same, headers={"authorization": ok}))
+    assert_token_success(token_post(server, data=same, headers={"authorization": ok}))
 
 
 def test_F13_two_authentication_methods_at_once(server: Server, admin_browser: Browser) -> None:
@@ -397,22 +357,22 @@ def test_F13_two_authentication_methods_at_once(server: Server, admin_browser: B
     code = new_code(admin_browser)
     c1, c2 = server.clients["c1"], server.clients["c2"]
     header = {"authorization": basic(c1["client_id"], c1["client_secret"])}
-    assert_token_error(post(server, data=code_body(server, code), headers=header), 400, "invalid_request")
-    assert_token_error(post(server, json=code_body(server, code), headers=header), 400, "invalid_request")
+    assert_token_error(token_post(server, data=code_body(server, code), headers=header), 400, "invalid_request")
+    assert_token_error(token_post(server, json=code_body(server, code), headers=header), 400, "invalid_request")
     other = {k: v for k, v in code_body(server, code).items() if k != "client_secret"}
     other["client_id"] = c2["client_id"]
-    response = post(server, data=other, headers=header)
+    response = token_post(server, data=other, headers=header)
     assert_token_error(response, 401, "invalid_client")
     assert response.headers.get("www-authenticate") == 'Basic realm="openxp"'
-    assert_token_success(post(server, json=code_body(server, code)))
+    assert_token_success(token_post(server, json=code_body(server, code)))
 
 
 def test_F13_unsupported_authorization_scheme(server: Server, admin_browser: Browser) -> None:
     """F-13: a Bearer (or other) Authorization header is not a client authentication method: 401."""
     code = new_code(admin_browser)
-    response = post(server, data=code_body(server, code), headers={"authorization": "Bearer cxa_something"})
+    response = token_post(server, data=code_body(server, code), headers={"authorization": "Bearer cxa_something"})
     assert_token_error(response, 401, "invalid_client")
-    assert_token_success(post(server, data=code_body(server, code)))
+    assert_token_success(token_post(server, data=code_body(server, code)))
 
 
 # ---- F-14 .. F-18 ------------------------------------------------------------------------------
@@ -439,7 +399,7 @@ def test_F14_error_bodies_never_echo_secrets_or_input(server: Server, admin_brow
         code_body(server, code, code_verifier=hostile),
     ]
     for body in requests:
-        response = post(server, json=body)
+        response = token_post(server, json=body)
         assert 400 <= response.status_code < 500, response.text
         parsed = response.json()
         assert parsed["error"] in RFC6749_ERRORS
@@ -464,7 +424,9 @@ def test_F15_no_cors_headers_on_the_token_endpoint(server: Server, method: str) 
 def test_F16_access_token_properties_and_enforced_lifetime(server: Server, admin_browser: Browser) -> None:
     """F-16: access tokens are opaque, 256-bit URL-safe random, unique; the stored expiry is issue + 3600 s
     and the server enforces it (1 s before expiry works, 1 s after is 401)."""
-    issued = [assert_token_success(post(server, json=code_body(server, new_code(admin_browser)))) for _ in range(3)]
+    issued = [
+        assert_token_success(token_post(server, json=code_body(server, new_code(admin_browser)))) for _ in range(3)
+    ]
     access = [body["access_token"] for body in issued]
     assert len(set(access)) == len(access)
     for token in access:

@@ -199,7 +199,7 @@ async def _interaction(rt: Runtime, interaction_id: str, session: Session) -> tu
         found = await session_store.find_interaction(conn, interaction_id) if interaction_id else None
         if found is None or found.used or found.expires_at <= now():
             raise _Refused(browser.error_page("This sign-in request expired or was already used."))
-        if found.session_hash != session.id_hash:
+        if not crypto.equals(found.session_hash, session.id_hash):
             # Someone else's pending request, e.g. planted by an attacker (B-05).
             audit.event("interaction_foreign_session", severity="warning")
             raise _Refused(

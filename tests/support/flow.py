@@ -6,15 +6,22 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
 from tests.support.server import Server
 
+AUTHORIZE = "/auth/oauth/authorize"
+TOKEN = "/auth/oauth/token"
+LOGIN_FORM = 'action="/auth/login"'
+CONSENT_FORM = 'action="/auth/oauth/consent"'
 _HIDDEN = re.compile(r'name="(csrf_token|interaction)" value="([^"]*)"')
+
+Pairs = Sequence[tuple[str, str]]
 
 
 def pkce_pair(length: int = 64) -> tuple[str, str]:
@@ -73,35 +80,75 @@ class Browser:
         """Run authorize -> (login) -> consent; returns the final redirect response."""
         page = self.authorize(params)
         assert page.status_code == 200, page.text
-        if 'action="/auth/login"' in page.text:
+        if LOGIN_FORM in page.text:
             page = self.consent_page(self.login(page, admin))
-        assert 'action="/auth/oauth/consent"' in page.text, page.text
+        assert CONSENT_FORM in page.text, page.text
         return self.decide(page, decision)
 
 
-def auth_params(server: Server, client: str = "c1", **overrides: Any) -> dict[str, str]:
+def _authz_base(server: Server, client: str) -> dict[str, str]:
+    """The parameters of AUTHZ(...) of SECURITY.md section 0 for ``client``, before any override."""
     c = server.clients[client]
-    params = {
+    return {
         "response_type": "code",
         "client_id": c["client_id"],
         "redirect_uri": c["redirect_uris"][0],
         "state": "st-123",
     }
+
+
+def auth_params(server: Server, client: str = "c1", **overrides: Any) -> dict[str, str]:
+    """AUTHZ(...) as a dict; an override of None keeps the default, one of "" drops the parameter."""
+    params = _authz_base(server, client)
     params.update({k: v for k, v in overrides.items() if v is not None})
     return {k: v for k, v in params.items() if v != ""}
 
 
+def encode(pairs: Pairs) -> str:
+    """A query string with every key and value percent-encoded once (no normalisation)."""
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+
+
+def get_authorize(server: Server, pairs: Pairs | str, http: httpx.Client | None = None) -> httpx.Response:
+    """GET the authorization endpoint with exactly this query (a string is sent as is)."""
+    query = pairs if isinstance(pairs, str) else encode(pairs)
+    url = f"{server.base_url}{AUTHORIZE}?{query}"
+    if http is not None:
+        return http.get(url)
+    return httpx.get(url, follow_redirects=False, timeout=30)
+
+
+def authz(server: Server, client: str = "c1", *, drop: Sequence[str] = (), **overrides: str) -> list[tuple[str, str]]:
+    """AUTHZ(...) as ordered pairs (without PKCE unless asked for); overrides are sent as given, "" too."""
+    params = {**_authz_base(server, client), **overrides}
+    return [(k, v) for k, v in params.items() if k not in drop]
+
+
+def new_code(browser: Browser, client: str = "c1", admin: str = "adminA", **overrides: Any) -> str:
+    """A code approved in this browser (which signs in as ``admin`` the first time)."""
+    response = browser.approve(auth_params(browser.server, client, **overrides), admin=admin)
+    assert response.status_code == 303, response.text
+    query = query_of(response.headers["location"])
+    assert "code" in query, response.headers["location"]
+    return query["code"][0]
+
+
 def get_code(server: Server, client: str = "c1", admin: str = "adminA", **overrides: Any) -> str:
+    """A code from a browser of its own (for other tenants or dedicated admins)."""
     browser = Browser.open(server)
     try:
-        response = browser.approve(auth_params(server, client, **overrides), admin=admin)
+        return new_code(browser, client, admin, **overrides)
     finally:
         browser.close()
-    assert response.status_code == 303, response.text
-    return query_of(response.headers["location"])["code"][0]
 
 
-def exchange(server: Server, code: str, client: str = "c1", *, form: bool = False, **extra: str) -> httpx.Response:
+def token_post(server: Server, **kwargs: Any) -> httpx.Response:
+    """POST to the token endpoint exactly what the caller passes (json=, data=, content=, headers=)."""
+    return httpx.post(f"{server.base_url}{TOKEN}", timeout=30, **kwargs)
+
+
+def code_body(server: Server, code: str, client: str = "c1", **extra: str) -> dict[str, str]:
+    """The authorization_code grant request for ``client`` (client_secret_post), plus ``extra``."""
     c = server.clients[client]
     body = {
         "grant_type": "authorization_code",
@@ -111,11 +158,27 @@ def exchange(server: Server, code: str, client: str = "c1", *, form: bool = Fals
         "code": code,
     }
     body.update(extra)
-    body = {k: v for k, v in body.items() if v is not None}
-    url = f"{server.base_url}/auth/oauth/token"
+    return body
+
+
+def refresh_body(server: Server, refresh_token: str, client: str = "c1", **extra: str) -> dict[str, str]:
+    """The refresh_token grant request for ``client`` (client_secret_post), plus ``extra``."""
+    c = server.clients[client]
+    return {
+        "grant_type": "refresh_token",
+        "client_id": c["client_id"],
+        "client_secret": c["client_secret"],
+        "refresh_token": refresh_token,
+        **extra,
+    }
+
+
+def exchange(server: Server, code: str, client: str = "c1", *, form: bool = False, **extra: str) -> httpx.Response:
+    """Redeem ``code`` (JSON body, or a form body with ``form=True``); an ``extra`` of None drops that field."""
+    body = {k: v for k, v in code_body(server, code, client, **extra).items() if v is not None}
     if form:
-        return httpx.post(url, data=body, timeout=30)
-    return httpx.post(url, json=body, timeout=30)
+        return token_post(server, data=body)
+    return token_post(server, json=body)
 
 
 def tokens(server: Server, client: str = "c1", **overrides: Any) -> dict[str, Any]:
@@ -127,15 +190,20 @@ def tokens(server: Server, client: str = "c1", **overrides: Any) -> dict[str, An
 
 
 def refresh(server: Server, refresh_token: str, client: str = "c1", **extra: str) -> httpx.Response:
+    return token_post(server, json=refresh_body(server, refresh_token, client, **extra))
+
+
+def introspect(server: Server, token: str, client: str = "c1") -> dict[str, Any]:
+    """RFC 7662 introspection of ``token`` by ``client`` (form body, client_secret_post); the JSON answer."""
     c = server.clients[client]
-    body = {
-        "grant_type": "refresh_token",
-        "client_id": c["client_id"],
-        "client_secret": c["client_secret"],
-        "refresh_token": refresh_token,
-        **extra,
-    }
-    return httpx.post(f"{server.base_url}/auth/oauth/token", json=body, timeout=30)
+    response = httpx.post(
+        f"{server.base_url}/auth/oauth/introspect",
+        data={"token": token, "client_id": c["client_id"], "client_secret": c["client_secret"]},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def api(

@@ -1,0 +1,89 @@
+"""The benchmark's smoke run (issue 5): ``python -m bench.run --smoke`` completes
+and prints a table with a row for every target, so bench/ cannot rot.
+
+No thresholds: one round of one second per target, only "it ran, every
+request succeeded, every target is in the table". The run follows the suite's
+database choice: under OPENXP_TEST_DB=sqlite it measures the ceiling, the
+oidc-provider peer and openxp on SQLite; under postgresql, openxp with 1 and 2
+workers on PostgreSQL. Outside CI a missing wrk skips the test and an
+impossible ``npm ci`` drops the peer; with CI=true both are failures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from bench import run as bench
+from tests.support.server import backend
+
+ROOT = Path(__file__).resolve().parents[1]
+ON_CI = os.environ.get("CI") == "true"
+
+
+def _services() -> list[str]:
+    if backend() == "postgresql":
+        return ["pg1", "pg2"]
+    services = ["ceiling", "peer", "sqlite"]
+    reason = bench.peer_available()
+    if reason:
+        if ON_CI:
+            pytest.fail(f"CI=true and the oidc-provider peer cannot be installed: {reason}")
+        warnings.warn(f"bench smoke run without the oidc-provider peer: {reason}", stacklevel=1)
+        services.remove("peer")
+    return services
+
+
+def _rows(table: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and ":" in cells[0]:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_bench_smoke_run_prints_every_target() -> None:
+    if shutil.which("wrk") is None:
+        if ON_CI:
+            pytest.fail("CI=true and wrk is not installed (Debian: apt-get install wrk)")
+        pytest.skip("wrk is not installed")
+    services = _services()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--targets", ",".join(services)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
+    )
+    assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+
+    rows = _rows(result.stdout)
+    expected = [f"{service}:{op}" for service in services for op in bench.OPS[service]]
+    missing = [name for name in expected if name not in rows]
+    assert not missing, f"targets missing from the table: {missing}\n{result.stdout}"
+    for name in expected:
+        cells = rows[name]
+        rate, note, errors = cells[3], cells[4], cells[9]
+        if rate == "n/a":
+            # Only the LRS targets may be unmeasurable, and only while there is no LRS.
+            assert name.split(":", 1)[1] in bench.XAPI_OPS and not bench.xapi_available(), f"{name}: {note}"
+            continue
+        assert float(rate.replace(",", "")) > 0, f"{name} measured no requests:\n{result.stdout}"
+        assert errors == "0", f"{name} had failed requests ({errors}):\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert re.search(r"^\| ratio \| value \| goal \| met \|$", result.stdout, re.M), result.stdout
+
+    # It cleans up after itself: its working directory is gone and none of the servers it started is left.
+    workdir = re.search(r"setting up \d+ targets in (\S+)", result.stderr)
+    assert workdir and not Path(workdir.group(1)).exists(), result.stderr[-2000:]
+    pids = [int(pid) for pid in re.findall(r"is up: pid (\d+)", result.stderr)]
+    assert len(pids) == len(services), result.stderr[-2000:]
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()], f"servers left running: {pids}"
