@@ -21,7 +21,12 @@ REFRESH_TOKEN_PREFIX = "cxr_"
 
 
 def random_token(nbytes: int = 32) -> str:
-    return secrets.token_urlsafe(nbytes)
+    """URL-safe random text that never starts with ``-`` or ``_``, so that an id or secret
+    pasted after a command-line tool's name is never mistaken for an option."""
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if value[0].isalnum():
+            return value
 
 
 def new_credential(prefix: str = "") -> str:
