@@ -1,0 +1,5 @@
+"""``python -m openxp.cli``."""
+
+from openxp.cli import app
+
+app()

@@ -1,0 +1,92 @@
+"""``openxp admin ...``: the accounts that sign in and authorize integrations."""
+
+from __future__ import annotations
+
+import typer
+
+from openxp.cli._common import JSON_OPTION, emit, read_password, with_db
+from openxp.store import accounts as account_store
+from openxp.store import tenants as tenant_store
+from openxp.store.db import Connection
+
+admin_app = typer.Typer(help="Admin accounts (who may sign in and authorize integrations).", no_args_is_help=True)
+
+# ---- admins ------------------------------------------------------------------------------------
+
+
+@admin_app.command("create")
+def admin_create(
+    tenant: str = typer.Option(..., "--tenant", help="Tenant name."),
+    email: str = typer.Option(..., "--email"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    role: str = typer.Option(account_store.DEFAULT_ROLE, "--role", help="owner, admin or viewer."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create an admin account. Roles owner and admin may authorize integrations; viewer may not."""
+    password = read_password(password_stdin)
+
+    async def work(conn: Connection) -> account_store.Account:
+        found = await tenant_store.get(conn, tenant)
+        return await account_store.create(conn, found.id, email, password, role)
+
+    account = with_db(work)
+    emit(
+        as_json,
+        {"email": account.email, "tenant": tenant, "role": account.role},
+        f"created {account.role} {account.email} in {tenant}",
+    )
+
+
+@admin_app.command("list")
+def admin_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
+    """List a tenant's admin accounts."""
+
+    async def work(conn: Connection) -> list[account_store.Account]:
+        return await account_store.list_for_tenant(conn, (await tenant_store.get(conn, tenant)).id)
+
+    found = with_db(work)
+    rows = [{"email": a.email, "role": a.role, "disabled": a.disabled} for a in found]
+    emit(
+        as_json,
+        {"admins": rows},
+        "\n".join(f"{a.email}\t{a.role}\t{'disabled' if a.disabled else 'active'}" for a in found),
+    )
+
+
+def _set_admin_disabled(tenant: str, email: str, disabled: bool) -> None:
+    async def work(conn: Connection) -> None:
+        account = await account_store.get(conn, (await tenant_store.get(conn, tenant)).id, email)
+        await account_store.set_disabled(conn, account.id, disabled)
+
+    with_db(work)
+
+
+@admin_app.command("disable")
+def admin_disable(tenant: str = typer.Option(..., "--tenant"), email: str = typer.Option(..., "--email")) -> None:
+    """Disable an admin: ends their sessions and revokes every grant they approved."""
+    _set_admin_disabled(tenant, email, True)
+    typer.echo(f"disabled {email}; their sessions and grants are revoked")
+
+
+@admin_app.command("enable")
+def admin_enable(tenant: str = typer.Option(..., "--tenant"), email: str = typer.Option(..., "--email")) -> None:
+    """Enable a disabled admin again (revoked grants stay revoked)."""
+    _set_admin_disabled(tenant, email, False)
+    typer.echo(f"enabled {email}")
+
+
+@admin_app.command("set-password")
+def admin_set_password(
+    tenant: str = typer.Option(..., "--tenant"),
+    email: str = typer.Option(..., "--email"),
+    password_stdin: bool = typer.Option(False, "--password-stdin"),
+) -> None:
+    """Set an admin's password; their sessions end and their grants are revoked."""
+    password = read_password(password_stdin)
+
+    async def work(conn: Connection) -> None:
+        account = await account_store.get(conn, (await tenant_store.get(conn, tenant)).id, email)
+        await account_store.set_password(conn, account.id, password)
+
+    with_db(work)
+    typer.echo(f"password changed for {email}")

@@ -1,0 +1,83 @@
+"""``openxp apikey ...``: keys for the deprecated Basic auth."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import typer
+
+from openxp import scopes as scope_vocabulary
+from openxp.cli._common import JSON_OPTION, T, emit, with_db
+from openxp.store import apikeys as apikey_store
+from openxp.store import tenants as tenant_store
+from openxp.store.db import Connection
+
+apikey_app = typer.Typer(help="API keys for Basic auth (deprecated, still served).", no_args_is_help=True)
+
+# ---- API keys ----------------------------------------------------------------------------------
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: str = typer.Option(..., "--tenant"),
+    name: str = typer.Option("", "--name", help="A label for the key."),
+    scope: list[str] = typer.Option(
+        [], "--scope", help=f"Scope; repeat. Default: all. Known: {', '.join(scope_vocabulary.SCOPES)}"
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create an API key and secret for Basic auth. The secret is printed once."""
+
+    async def work(conn: Connection) -> tuple[apikey_store.ApiKey, str]:
+        found = await tenant_store.get(conn, tenant)
+        return await apikey_store.create(conn, found.id, name, scope or None)
+
+    key, secret = with_db(work)
+    emit(
+        as_json,
+        {"key": key.key, "secret": secret, "tenant": tenant, "name": key.name, "scopes": key.scopes},
+        f"key: {key.key}\nsecret: {secret}",
+    )
+
+
+@apikey_app.command("list")
+def apikey_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
+    """List a tenant's API keys, with when each was last used."""
+
+    async def work(conn: Connection) -> list[apikey_store.ApiKey]:
+        return await apikey_store.list_for_tenant(conn, (await tenant_store.get(conn, tenant)).id)
+
+    found = with_db(work)
+    rows = [
+        {"key": k.key, "name": k.name, "scopes": k.scopes, "disabled": k.disabled, "last_used_at": k.last_used_at}
+        for k in found
+    ]
+    emit(
+        as_json,
+        {"keys": rows},
+        "\n".join(f"{k.key}\t{k.name}\t{'disabled' if k.disabled else 'active'}" for k in found),
+    )
+
+
+def _key_action(tenant: str, key: str, action: Callable[[Connection, apikey_store.ApiKey], Awaitable[T]]) -> T:
+    async def work(conn: Connection) -> T:
+        found = await apikey_store.get(conn, key, (await tenant_store.get(conn, tenant)).id)
+        return await action(conn, found)
+
+    return with_db(work)
+
+
+@apikey_app.command("disable")
+def apikey_disable(tenant: str = typer.Option(..., "--tenant"), key: str = typer.Argument(...)) -> None:
+    """Disable an API key."""
+    _key_action(tenant, key, lambda conn, k: apikey_store.set_disabled(conn, k.id, True))
+    typer.echo(f"disabled {key}")
+
+
+@apikey_app.command("rotate")
+def apikey_rotate(
+    tenant: str = typer.Option(..., "--tenant"), key: str = typer.Argument(...), as_json: bool = JSON_OPTION
+) -> None:
+    """Issue a new secret for an API key; the old one stops working at once."""
+    secret = _key_action(tenant, key, lambda conn, k: apikey_store.rotate(conn, k.id))
+    emit(as_json, {"key": key, "secret": secret, "tenant": tenant}, f"secret: {secret}")

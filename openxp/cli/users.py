@@ -1,0 +1,99 @@
+"""``openxp users ...``: the tenant's learners."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import typer
+
+from openxp.cli._common import JSON_OPTION, audit_command, emit, fail, load_settings, upgrade
+from openxp.store import Database
+from openxp.store import tenants as tenant_store
+from openxp.store.errors import StoreError
+
+users_app = typer.Typer(help="Learners (the users ClearXP's import creates).", no_args_is_help=True)
+
+# ---- learners ----------------------------------------------------------------------------------
+
+
+@users_app.command("import")
+def users_import(
+    file: str = typer.Argument(..., help="A .csv (header row with 'name') or .json file (users array)."),
+    tenant: str = typer.Option(..., "--tenant"),
+    verify: bool = typer.Option(False, "--verify", help="Validate and report without writing."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import learners exactly as POST /api/import/users does, in chunks, with a progress bar on stderr."""
+    from pathlib import Path
+
+    from openxp.api import users as user_import
+
+    path = Path(file)
+    kind = path.suffix.lower()
+    if kind not in (".csv", ".json"):
+        fail("the file must end in .csv or .json")
+    if not path.is_file():
+        fail(f"no such file: {file}")
+    settings = load_settings()
+    upgrade(settings)
+    report = user_import.Report()
+
+    async def run() -> None:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            async with db.read() as conn:
+                tenant_id = (await tenant_store.get(conn, tenant)).id
+            with (
+                path.open("rb") as handle,
+                typer.progressbar(length=path.stat().st_size, label="importing", file=sys.stderr) as bar,
+            ):
+
+                async def batches() -> Any:
+                    if kind == ".csv":
+                        reader = user_import.CsvRecords()
+                        while block := handle.read(1024 * 1024):
+                            bar.update(len(block))
+                            yield reader.feed(block)
+                        yield reader.feed(b"", final=True)
+                        return
+                    try:
+                        body = json.loads(handle.read())
+                    except ValueError as exc:
+                        raise user_import.MalformedInput(f"the file is not JSON: {exc}") from None
+                    bar.update(path.stat().st_size)
+                    rows = body.get("users") if isinstance(body, dict) else body
+                    if not isinstance(rows, list):
+                        raise user_import.MalformedInput("the JSON holds no users array")
+                    async for chunk in user_import.chunked(rows):
+                        yield chunk
+
+                await user_import.run_import(
+                    db, tenant_id, user_import.rechunk(batches()), verify=verify, report=report
+                )
+        finally:
+            await db.dispose()
+
+    failure = None
+    try:
+        asyncio.run(run())
+    except StoreError as exc:
+        fail(str(exc))
+    except user_import.MalformedInput as exc:
+        failure = exc.message
+    except user_import.ImportInterrupted:
+        failure = "storage failed; each chunk of rows is written whole or not at all"
+    audit_command()
+    result = {**report.as_dict(), "written": report.written, "verify": verify}
+    if failure:
+        result["failure"] = failure
+    human = (
+        f"{report.rows} rows: {report.new} new, {report.existing} existing, {report.skipped} skipped, "
+        f"{report.error_count} errors, {report.warning_count} warnings; {report.written} written"
+        + "".join(f"\n  row {e['row']}: {e['type']}: {e['message']}" for e in report.errors[:20])
+    )
+    emit(as_json, result, human)
+    if failure:
+        fail(f"{failure} ({report.written} rows were written)")
