@@ -20,13 +20,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openxp.api import actors as api_actors
+from openxp.api import credentials as api_credentials
 from openxp.api import routes as api_routes
+from openxp.auth.basic import DeprecationHeaders
 from openxp.config import Settings
 from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
 from openxp.store import Database, now
 from openxp.store import grants as grant_store
+from openxp.store import launches as launch_store
 from openxp.store import sessions as session_store
 from openxp.web import pages
 from openxp.web.headers import SecurityHeaders
@@ -59,6 +62,9 @@ def _routes() -> list[BaseRoute]:
         Route("/api/actors/agents", api_actors.put_agent, methods=["PUT"]),
         Route("/api/actors/search", api_actors.search_actors, methods=["POST"]),
         Route("/api/actors/attributes", api_actors.attributes, methods=["GET"]),
+        Route("/api/auth/basic", api_credentials.create_basic, methods=["POST"]),
+        Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),
+        Route("/api/launch", api_credentials.launch, methods=["POST"]),
         Route("/demo/callback", pages.demo_callback, methods=["GET"]),
         xapi_mount(),
     ]
@@ -72,6 +78,7 @@ async def _housekeeping(db: Database) -> None:
                 cutoff = now() - 3600
                 await grant_store.purge_expired(conn, cutoff)
                 await session_store.purge_expired(conn, cutoff)
+                await launch_store.purge_dead(conn, cutoff)
         except Exception:
             log.exception("housekeeping failed; will retry")
 
@@ -160,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(DeprecationHeaders)
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

@@ -14,7 +14,10 @@ An HTML comment before a block says what it needs (``<!-- test: ... -->``):
 ``skip`` (not run), ``variables`` (the reader's settings: not run; the test
 sets the same names), ``authorize-url`` (prints a step 1 URL; the test opens
 it), ``pkce`` (sets CODE_VERIFIER / CODE_CHALLENGE; the test checks them),
-``needs CODE`` (a fresh code) and ``needs TOKENS`` (a fresh token pair).
+``needs CODE`` (a fresh code), ``needs TOKENS`` (a fresh token pair), ``needs APIKEY``
+(API_KEY / API_SECRET: the fixture's key KA, as the operator would hand it out) and
+``launch`` (the block prints a launch answer: LAUNCH_URL and its ``auth`` parameter,
+AUTH, are taken from it, as the launched content would).
 
 The fenced block that follows a ```sh block (before the next one) is what the
 page says it prints: ```json is the body; ```http is the status line, the
@@ -184,8 +187,9 @@ def authorize_params(url: str, base: str) -> dict[str, str]:
 
 def test_integrating_guide_runs_as_written(server: Server) -> None:
     """The seed's four steps, the refresh (E-01), the form and Basic variants (F-12), PKCE (D-01),
-    introspection (K-05), revocation (K-01), metadata (K-07) and the documented errors (I-01, G-01,
-    E-02, C-02, F-11), exactly as docs/integrating.md shows them."""
+    introspection (K-05), revocation (K-01), metadata (K-07), the documented errors (I-01, G-01,
+    E-02, C-02, F-11), Basic API keys (H-10), short-lived credentials and content launch (J-03, J-06),
+    exactly as docs/integrating.md shows them."""
     blocks = parse_blocks(DOC.read_text(encoding="utf-8"))
     examples = example_values(blocks)
     c1 = server.clients["c1"]
@@ -212,6 +216,9 @@ def test_integrating_guide_runs_as_written(server: Server) -> None:
             assert issued.status_code == 200, issued.text
             terminal.variables["ACCESS_TOKEN"] = issued.json()["access_token"]
             terminal.variables["REFRESH_TOKEN"] = issued.json()["refresh_token"]
+        if "needs APIKEY" in block.directives:
+            terminal.variables["API_KEY"] = server.apikeys["KA"]["key"]
+            terminal.variables["API_SECRET"] = server.apikeys["KA"]["secret"]
 
         result = terminal.run(block.text)
         ran += 1
@@ -240,6 +247,9 @@ def test_integrating_guide_runs_as_written(server: Server) -> None:
                 for key, name in (("access_token", "ACCESS_TOKEN"), ("refresh_token", "REFRESH_TOKEN")):
                     if key in body:
                         terminal.variables[name] = body[key]
+                if "launch" in block.directives:
+                    terminal.variables["LAUNCH_URL"] = body["url"]
+                    terminal.variables["AUTH"] = dict(parse_qsl(urlsplit(body["url"]).query))["auth"]
         elif "authorize-url" not in block.directives and "pkce" not in block.directives:
             raise AssertionError(f"{where}: a runnable block needs a documented output or a test directive")
     assert ran >= 20, f"only {ran} blocks ran"

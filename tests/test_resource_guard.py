@@ -235,16 +235,17 @@ def test_G09_insufficient_scope(server: Server) -> None:
 
 def test_G10_other_credentials_are_not_bearer_tokens(server: Server) -> None:
     """G-10: a refresh token, an authorization code, an API key/secret (as Bearer or Basic) and a stored
-    digest used as a Bearer token are RS-401. (Launch tokens do not exist yet; section J will add them.)"""
+    digest used as a Bearer token are RS-401 (launch credentials: tests/xapi/test_launch.py)."""
     issued = tokens(server)
     code = get_code(server)
     ka = server.apikeys["KA"]
     for credential in (issued["refresh_token"], code, ka["secret"], ka["key"], crypto.digest(issued["access_token"])):
         assert_invalid_token(call(server, headers={"authorization": f"Bearer {credential}"}))
-    basic = base64.b64encode(f"{ka['key']}:{ka['secret']}".encode()).decode()
+    # As Basic, an API key is a (deprecated) credential of its own here: tests/api/test_credentials.py.
+    basic = base64.b64encode(f"{ka['secret']}:{ka['key']}".encode()).decode()
     response = call(server, headers={"authorization": f"Basic {basic}"})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer ")
+    assert response.headers["www-authenticate"].startswith("Basic ")
     # The code was a real one and is still unspent: presenting it as a Bearer token did nothing to it.
     assert exchange(server, code).status_code == 200
 

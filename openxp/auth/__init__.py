@@ -1,6 +1,8 @@
 """Who is calling a resource (``/api``, ``/xapi``): credentials in, a Principal out.
 
 - ``bearer``: OAuth access tokens (RFC 6750), bound to one tenant;
+- ``basic``: RFC 7617 Basic with API keys (deprecated) and with the short-lived and
+  launch credentials of ``launch`` (LRS-only, optionally confined to one actor);
 - ``tenant``: which tenant a request names (``X-CXP-Tenant`` or the host);
 - ``errors``: the refusals, rendered by each API in its own error shape.
 """

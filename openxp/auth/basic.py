@@ -1,4 +1,5 @@
-"""RFC 7617 Basic auth with API keys (the deprecated xAPI credential).
+"""RFC 7617 Basic auth with API keys (the deprecated xAPI credential), and with
+the short-lived and launch credentials of ``openxp.auth.launch``.
 
 The secret is checked by comparing SHA-256 digests in constant time; an
 unknown key is compared against ``crypto.DUMMY_DIGEST`` so it costs the same
@@ -12,22 +13,49 @@ not let a stranger lock the rightful caller out). Successes cost one indexed rea
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openxp import audit, crypto, wire
-from openxp.auth import tenant
+from openxp.auth import launch, tenant
 from openxp.auth.errors import InvalidCredentials, Throttled
 from openxp.auth.principal import Principal
 from openxp.runtime import client_ip, runtime
-from openxp.store import apikeys, throttle
-from openxp.store.db import now
+from openxp.store import apikeys, launches, throttle
+from openxp.store.db import Connection, now
 from openxp.store.models import tenants
 
 # RFC 9745 / RFC 8288: Basic still works, but clients should move to OAuth.
 DEPRECATION_HEADERS = {"Deprecation": "true", "Link": '</docs/integrating.md>; rel="deprecation"'}
+# Set in the ASGI scope by the guard when an API key authenticated over Basic.
+DEPRECATED_FLAG = "openxp.basic_deprecated"
 MARK_USED_EVERY = 60.0
 MAX_KEY_LENGTH = 64
+
+
+async def _tenant(db: Connection, tenant_id: int) -> Any:
+    return (await db.execute(select(tenants.c.name, tenants.c.disabled).where(tenants.c.id == tenant_id))).first()
+
+
+async def _match(db: Connection, username: str, secret_digest: str) -> tuple[Any, Any]:
+    """(API key or short-lived credential whose secret matches, its tenant row), or (None, None).
+
+    The API key of that name is compared first (against a dummy digest when
+    there is none, so an unknown key costs the same as a wrong secret); then
+    the live short-lived credentials of that name, one per tenant at most.
+    """
+    record = await apikeys.find(db, username)
+    if crypto.equals(secret_digest, record.secret_hash if record else crypto.DUMMY_DIGEST) and record is not None:
+        if record.disabled:
+            return None, None
+        return record, await _tenant(db, record.tenant_id)
+    for candidate in await launches.live_by_username(db, username):
+        if crypto.equals(secret_digest, candidate.secret_hash):
+            return candidate, await _tenant(db, candidate.tenant_id)
+    return None, None
 
 
 async def principal_for(conn: HTTPConnection, header: str) -> Principal:
@@ -46,15 +74,8 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
         wait = await throttle.locked_for(db, ip_counter)
         if wait > 0:
             raise Throttled(wait)
-        record = await apikeys.find(db, key)
-        tenant_row = None
-        if record is not None:
-            tenant_row = (
-                await db.execute(select(tenants.c.name, tenants.c.disabled).where(tenants.c.id == record.tenant_id))
-            ).first()
-    matches = crypto.equals(crypto.digest(secret), record.secret_hash if record else crypto.DUMMY_DIGEST)
-    usable = record is not None and not record.disabled and tenant_row is not None and not tenant_row.disabled
-    if not (matches and usable):
+        record, tenant_row = await _match(db, key, crypto.digest(secret))
+    if record is None or tenant_row is None or tenant_row.disabled:
         async with rt.db.write() as db:
             waits = [
                 await throttle.record_failure(
@@ -69,8 +90,10 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
             audit.event("basic_auth_throttled", severity="warning", key=key)
             raise Throttled(max(waits))
         raise InvalidCredentials()
-    assert record is not None and tenant_row is not None
     tenant.check(conn, rt.settings, tenant_row.name, required=False)
+    if isinstance(record, launches.Credential):
+        # Expiry was checked by the look-up (live rows only); no last-used write.
+        return launch.principal(record, tenant_row.name)
     if record.last_used_at is None or now() - record.last_used_at > MARK_USED_EVERY:
         async with rt.db.write() as db:
             await apikeys.mark_used(db, record.id)
@@ -83,3 +106,33 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
         scopes=frozenset(record.scopes),
         key=record.key,
     )
+
+
+class DeprecationHeaders:
+    """Adds ``DEPRECATION_HEADERS`` to a response whose request authenticated with
+    an API key over Basic: the guard marks the ASGI scope (``mark_deprecated``),
+    so no route has to remember it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.extra = [(k.lower().encode(), v.encode()) for k, v in DEPRECATION_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start" and scope.get(DEPRECATED_FLAG):
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in self.extra if h[0] not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+
+def mark_deprecated(conn: HTTPConnection) -> None:
+    conn.scope[DEPRECATED_FLAG] = True

@@ -100,3 +100,10 @@ class Throttled(AuthError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class OutsideCredential(AuthError):
+    """A short-lived or launch credential reaching past its actor, activity or registration."""
+
+    status = 403
+    error = "forbidden_by_credential"

@@ -294,3 +294,28 @@ xapi_attachments = Table(
     Column("content_type", String(255), nullable=False),
     Column("content", LargeBinary, nullable=False),
 )
+
+# Short-lived Basic credentials: ClearXP's POST /api/auth/basic ("basic") and
+# content-launch credentials ("launch"). Only a SHA-256 digest of the password is
+# kept. A credential bound to an actor acts only as that Agent (actor_key is its
+# inverse functional identifier); a launch credential also carries its activity
+# and registration. Expired and revoked rows are dead; housekeeping may purge them.
+short_lived_credentials = Table(
+    "short_lived_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("username", String(100), nullable=False),
+    Column("secret_hash", HASH, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("actor", JSON, nullable=True),
+    Column("actor_key", Text, nullable=True),
+    Column("activity_id", Text, nullable=True),
+    Column("registration", String(36), nullable=True),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "username"),
+    Index(None, "tenant_id", "username"),
+)

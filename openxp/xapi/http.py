@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openxp import wire
 from openxp.auth import basic, bearer, tenant
-from openxp.auth.errors import AuthError, InsufficientScope, InvalidAuthRequest, MissingCredentials
+from openxp.auth.errors import AuthError, InsufficientScope, InvalidAuthRequest, MissingCredentials, OutsideCredential
 from openxp.auth.principal import Principal
 from openxp.httpio import JSON, BodyTooLarge, read_body
 from openxp.runtime import runtime
+from openxp.xapi import shape
 from openxp.xapi.errors import XAPIError, bad_request
 
 VERSION_HEADER = "X-Experience-API-Version"
@@ -104,13 +105,64 @@ async def authenticate(conn: HTTPConnection) -> tuple[Principal, bool]:
         principal = await bearer.principal_for(rt.db, token)
         tenant.check(conn, rt.settings, principal.tenant)
         return principal, False
-    return await basic.principal_for(conn, header), True
+    principal = await basic.principal_for(conn, header)
+    # Short-lived and launch credentials are the current launch mechanism, not deprecated.
+    return principal, principal.kind == "apikey"
 
 
 def authority_for(conn: HTTPConnection, principal: Principal) -> dict[str, Any]:
-    name = principal.key if principal.kind == "apikey" else principal.client_id
+    name = principal.key if principal.kind != "oauth" else principal.client_id
     home = runtime(conn).settings.public_url
     return {"objectType": "Agent", "account": {"homePage": home, "name": name or principal.tenant}}
+
+
+# -- what an actor-bound credential may do -----------------------------------
+# A short-lived credential with data.actor, and every launch credential, acts
+# only as its Agent. A launch credential is further held to its activity (the
+# statement's object is that activity or an IRI under it, or its context names
+# it) and, when the launch named one, its registration (SECURITY.md J-03).
+
+
+def under(iri: str, activity: str) -> bool:
+    """The launch activity itself, or an IRI beneath it (``activity/...``, ``#...``, ``?...``)."""
+    return iri == activity or (iri.startswith(activity) and iri[len(activity)] in "/#?")
+
+
+def confine_agent(principal: Principal, agent_key: str | None) -> None:
+    bound = principal.restrictions.get("actor_key")
+    if bound is not None and agent_key != bound:
+        raise OutsideCredential("this credential may act only as its own actor")
+
+
+def confine_registration(principal: Principal, registration: str | None, *, required: bool = True) -> None:
+    bound = principal.restrictions.get("registration")
+    if bound is None or (registration is None and not required):
+        return
+    if registration is None or registration.lower() != bound:
+        raise OutsideCredential("this credential is limited to the registration of its launch")
+
+
+def confine_activity(principal: Principal, activity_id: str | None) -> None:
+    bound = principal.restrictions.get("activity")
+    if bound is not None and (activity_id is None or not under(activity_id, bound)):
+        raise OutsideCredential("this credential is limited to the activity of its launch")
+
+
+def confine_statement(principal: Principal, statement: dict[str, Any]) -> None:
+    if not principal.restricted:
+        return
+    confine_agent(principal, shape.agent_key(statement.get("actor")))
+    context: dict[str, Any] = statement.get("context") or {}
+    confine_registration(principal, context.get("registration"))
+    bound = principal.restrictions.get("activity")
+    if bound is None:
+        return
+    obj = statement.get("object") or {}
+    named = [obj.get("id")] if obj.get("objectType", "Activity") == "Activity" else []
+    for group in (context.get("contextActivities") or {}).values():
+        named += [a.get("id") for a in (group if isinstance(group, list) else [group]) if isinstance(a, dict)]
+    if not any(isinstance(iri, str) and under(iri, bound) for iri in named):
+        raise OutsideCredential("the statement is not about the activity of this launch")
 
 
 Handler = Callable[[Request, XContext], Awaitable[Response]]
