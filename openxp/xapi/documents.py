@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import wire
+from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
 from openxp.store import documents as store
@@ -21,7 +22,7 @@ from openxp.store import now
 from openxp.store.models import xapi_statements
 from openxp.xapi import shape
 from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, not_found
-from openxp.xapi.http import XContext, endpoint, query_params
+from openxp.xapi.http import XContext, confine_activity, confine_agent, confine_registration, endpoint, query_params
 from openxp.xapi.validate import IFIS, UUID, Validator, timestamp
 
 MAX_DOCUMENT = 16 * 1024 * 1024
@@ -81,9 +82,28 @@ def _key(kind: str, params: dict[str, str]) -> store.Key:
     return store.Key(kind, agent_key=shape.agent_param(params["agent"]))
 
 
+def _confine(request: Request, ctx: XContext, kind: str, key: store.Key) -> None:
+    """An actor-bound credential keeps to its actor's documents: its State (for
+    its launch's activity and registration) and its Agent Profile; Activity
+    Profiles, shared by every learner, it may only read (J-03)."""
+    principal = ctx.principal
+    if not principal.restricted:
+        return
+    if kind == "activity_profile":
+        if request.method not in ("GET", "HEAD") and "actor_key" in principal.restrictions:
+            raise OutsideCredential("this credential may not change activity profiles")
+        confine_activity(principal, key.activity_id)
+        return
+    confine_agent(principal, key.agent_key)
+    if kind == "state":
+        confine_activity(principal, key.activity_id)
+        confine_registration(principal, key.registration or None, required=False)
+
+
 async def _document(request: Request, ctx: XContext, kind: str, id_param: str, allowed: frozenset[str]) -> Response:
     params = query_params(request, allowed)
     key = _key(kind, params)
+    _confine(request, ctx, kind, key)
     doc_id = params.get(id_param)
     tenant_id = ctx.principal.tenant_id
     db = runtime(request).db

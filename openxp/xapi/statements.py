@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import math
 import uuid as uuidlib
@@ -21,13 +22,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import wire
+from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
 from openxp.store import now
 from openxp.store import statements as store
 from openxp.xapi import attachments, shape
 from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, conflict, not_found
-from openxp.xapi.http import XContext, endpoint, iso, query_params
+from openxp.xapi.http import (
+    XContext,
+    confine_agent,
+    confine_registration,
+    confine_statement,
+    endpoint,
+    iso,
+    query_params,
+)
 from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time, timestamp
 
 MAX_BODY = 16 * 1024 * 1024
@@ -95,6 +105,7 @@ def _prepare(
         sent = item
         normalize(sent)
         statement = dict(sent)
+        confine_statement(ctx.principal, statement)
         statement.setdefault("id", str(uuidlib.uuid4()))
         key = statement["id"].lower()
         if key in seen:
@@ -264,7 +275,7 @@ async def _get(request: Request, ctx: XContext) -> Response:
         ):
             raise bad_request("statementId and voidedStatementId take only format and attachments")
         return await _get_one(request, ctx, params, fmt, languages, with_attachments)
-    filters = _filters(params)
+    filters = _confined(ctx, _filters(params))
     limit = _limit(params)
     ascending = _bool_param(params, "ascending")
     async with runtime(request).db.read() as conn:
@@ -280,6 +291,23 @@ async def _get(request: Request, ctx: XContext) -> Response:
     return await _respond(request, ctx, body, [r.payload for r in rows], with_attachments)
 
 
+def _confined(ctx: XContext, filters: store.Filters) -> store.Filters:
+    """An actor-bound credential reads only its actor's statements (as actor or
+    object, not merely mentioned), within its launch's registration (J-03)."""
+    principal = ctx.principal
+    if not principal.restricted:
+        return filters
+    if "actor_key" in principal.restrictions:
+        confine_agent(principal, filters.agent)
+        if filters.related_agents:
+            raise OutsideCredential("this credential may not read statements that merely mention its actor")
+    registration = principal.restrictions.get("registration")
+    if registration is not None:
+        confine_registration(principal, filters.registration, required=False)
+        filters = dataclasses.replace(filters, registration=registration)
+    return filters
+
+
 async def _get_one(
     request: Request, ctx: XContext, params: dict[str, str], fmt: str, languages: list[str], with_attachments: bool
 ) -> Response:
@@ -291,6 +319,10 @@ async def _get_one(
         found = await store.find(conn, ctx.principal.tenant_id, statement_id.lower())
     if found is None or found.voided != voided:
         raise not_found("no such statement" if not voided else "no such voided statement")
+    if ctx.principal.restricted:
+        payload = json.loads(found.payload)
+        confine_agent(ctx.principal, shape.agent_key(payload.get("actor")))
+        confine_registration(ctx.principal, (payload.get("context") or {}).get("registration"))
     body = shape.render(found.payload, fmt, languages)
     response = await _respond(request, ctx, body, [found.payload], with_attachments)
     response.headers["Last-Modified"] = formatdate(found.stored, usegmt=True)
