@@ -45,6 +45,16 @@ async def healthz(request: Request) -> Response:
     return JSON({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
 
+INTEGRATION_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "integrating.md"
+
+
+async def integration_guide(request: Request) -> Response:
+    """The guide the Basic-auth deprecation Link points at (served from a source checkout)."""
+    if not INTEGRATION_GUIDE.is_file():
+        return JSON({"error": "not_found", "message": "the integration guide is not installed"}, status_code=404)
+    return Response(INTEGRATION_GUIDE.read_bytes(), media_type="text/markdown; charset=utf-8")
+
+
 def _routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz, methods=["GET"]),
@@ -66,6 +76,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),
         Route("/api/launch", api_credentials.launch, methods=["POST"]),
         Route("/demo/callback", pages.demo_callback, methods=["GET"]),
+        Route("/docs/integrating.md", integration_guide, methods=["GET"]),
         xapi_mount(),
     ]
 

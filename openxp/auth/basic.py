@@ -29,7 +29,11 @@ from openxp.store.db import Connection, now
 from openxp.store.models import tenants
 
 # RFC 9745 / RFC 8288: Basic still works, but clients should move to OAuth.
-DEPRECATION_HEADERS = {"Deprecation": "true", "Link": '</docs/integrating.md>; rel="deprecation"'}
+# RFC 9745: deprecated since 2025-01-01 (a Structured Field date); the link says what to use instead.
+DEPRECATION_HEADERS = {
+    "Deprecation": "@1735689600",
+    "Link": '</docs/integrating.md>; rel="deprecation"; type="text/markdown"',
+}
 # Set in the ASGI scope by the guard when an API key authenticated over Basic.
 DEPRECATED_FLAG = "openxp.basic_deprecated"
 MARK_USED_EVERY = 60.0

@@ -64,7 +64,7 @@ def new_credential(server: Server, actor: dict[str, Any] | None = LEARNER, **ext
 
 
 def assert_deprecated(response: httpx.Response) -> None:
-    assert response.headers["deprecation"] == "true"
+    assert response.headers["deprecation"] == "@1735689600"
     assert 'rel="deprecation"' in response.headers["link"]
 
 

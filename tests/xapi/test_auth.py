@@ -127,8 +127,10 @@ def test_H10_deprecation_headers_on_basic(server: Server) -> None:
     """H-10: Basic-authenticated responses carry Deprecation (RFC 9745) and a deprecation Link."""
     response = xapi(server, "GET", "/statements", params={"limit": "1"})
     assert response.status_code == 200
-    assert response.headers["deprecation"] == "true"
-    assert response.headers["link"] == '</docs/integrating.md>; rel="deprecation"'
+    assert response.headers["deprecation"] == "@1735689600"
+    assert response.headers["link"] == '</docs/integrating.md>; rel="deprecation"; type="text/markdown"'
+    guide = httpx.get(server.base_url + "/docs/integrating.md", timeout=30)
+    assert guide.status_code == 200 and "## Basic auth (deprecated)" in guide.text
 
 
 def test_H11_client_authority_replaced(server: Server) -> None:
