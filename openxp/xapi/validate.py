@@ -18,6 +18,7 @@ from typing import Any
 
 from openxp.xapi.errors import InvalidStatement
 
+SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # RFC 3987 absolute IRI, checked for what a statement can get wrong: a scheme, no whitespace.
 IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
@@ -214,7 +215,9 @@ class Validator:
                 if not isinstance(value, str) or not MBOX.fullmatch(value):
                     raise _fail(where, "must be mailto: followed by an email address")
             elif name == "mbox_sha1sum":
-                _string(value, where)
+                # Data 2.4.2.3: the hex-encoded SHA1 of a mailto IRI, so 40 hex digits.
+                if not isinstance(value, str) or not SHA1_HEX.fullmatch(value):
+                    raise _fail(where, "must be 40 hex digits (the SHA1 of a mailto IRI)")
             elif name == "openid":
                 iri(value, where)
             else:
