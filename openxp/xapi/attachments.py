@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from openxp import wire
+from openxp.xapi import compare
 from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
@@ -83,8 +84,11 @@ def parse(content_type: str, body: bytes) -> tuple[bytes, dict[str, tuple[str, b
     return statements, files
 
 
-def check(statements: list[dict[str, Any]], paths: list[str], files: dict[str, tuple[str, bytes]]) -> None:
-    """Parts and declarations agree; signatures are well-formed JWS with an RS algorithm."""
+def check(
+    statements: list[dict[str, Any]], paths: list[str], files: dict[str, tuple[str, bytes]], version: str
+) -> None:
+    """Parts and declarations agree; a signature is a well-formed JWS with an RS algorithm whose
+    payload is the statement it signs (Data 2.6)."""
     declared: set[str] = set()
     for statement, path in zip(statements, paths, strict=True):
         for i, attachment in enumerate(statement.get("attachments", [])):
@@ -96,7 +100,7 @@ def check(statements: list[dict[str, Any]], paths: list[str], files: dict[str, t
                 if attachment["contentType"] != "application/octet-stream":
                     raise InvalidStatement(f"{where}.contentType", "a signature is application/octet-stream")
                 if attachment["sha2"] in files:
-                    _check_jws(files[attachment["sha2"]][1], where)
+                    _check_jws(files[attachment["sha2"]][1], where, statement, version)
     extra = set(files) - declared
     if extra:
         raise _bad("a part's X-Experience-API-Hash matches no attachment sha2")
@@ -109,15 +113,27 @@ def _b64json(segment: str) -> Any:
         return None
 
 
-def _check_jws(content: bytes, where: str) -> None:
+def _without_signature(statement: dict[str, Any]) -> dict[str, Any]:
+    """The statement as it was before the signature was attached to it."""
+    kept = [a for a in statement.get("attachments", []) if not isinstance(a, dict) or a.get("usageType") != SIGNATURE]
+    out = {k: v for k, v in statement.items() if k != "attachments"}
+    if kept:
+        out["attachments"] = kept
+    return out
+
+
+def _check_jws(content: bytes, where: str, statement: dict[str, Any], version: str) -> None:
     pieces = content.decode("ascii", "replace").strip().split(".")
     if len(pieces) != 3:
         raise InvalidStatement(where, "the signature is not a compact JWS")
     header = _b64json(pieces[0])
     if not isinstance(header, dict) or header.get("alg") not in SIGNING_ALGS:
         raise InvalidStatement(where, "the signature must use RS256, RS384 or RS512")
-    if not isinstance(_b64json(pieces[1]), dict):
+    signed = _b64json(pieces[1])
+    if not isinstance(signed, dict):
         raise InvalidStatement(where, "the signed payload is not a JSON statement")
+    if not compare.same_statement(_without_signature(signed), _without_signature(statement), version):
+        raise InvalidStatement(where, "the signed payload is not the statement it is attached to")
 
 
 def multipart(body: bytes, files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:

@@ -27,7 +27,7 @@ from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
 from openxp.store import now
 from openxp.store import statements as store
-from openxp.xapi import attachments, shape
+from openxp.xapi import attachments, compare, shape
 from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, conflict, not_found
 from openxp.xapi.http import (
     XContext,
@@ -64,7 +64,6 @@ QUERY_PARAMS = frozenset(
 SINGLE_PARAMS = frozenset({"statementId", "voidedStatementId", "format", "attachments"})
 FORMATS = frozenset({"exact", "ids", "canonical"})
 # Properties the LRS sets; a re-sent statement is "the same" regardless of them.
-LRS_SET = ("stored", "authority", "version")
 
 SCOPES = {"GET": "statements/read", "PUT": "statements/write", "POST": "statements/write"}
 
@@ -94,7 +93,7 @@ def _prepare(
     validator = Validator(v2=ctx.v2)
     for item, path in zip(items, paths, strict=True):
         validator.statement(item, path)
-    attachments.check(items, paths, files)
+    attachments.check(items, paths, files, ctx.version)
     stored_at = math.floor(now() * 1000) / 1000
     stored_text = iso(stored_at)
     seen: set[str] = set()
@@ -119,15 +118,6 @@ def _prepare(
     return prepared
 
 
-def _same(sent: dict[str, Any], existing: dict[str, Any]) -> bool:
-    a = {k: v for k, v in sent.items() if k not in LRS_SET}
-    b = {k: v for k, v in existing.items() if k not in LRS_SET}
-    if "timestamp" not in a:
-        b.pop("timestamp", None)
-    a.setdefault("id", b.get("id"))
-    return a == b
-
-
 async def _store(
     request: Request,
     ctx: XContext,
@@ -144,7 +134,7 @@ async def _store(
         for sent, statement in prepared:
             found = existing.get(statement["id"].lower())
             if found is not None:
-                if not _same(sent, json.loads(found.payload)):
+                if not compare.same_statement(sent, json.loads(found.payload), ctx.version):
                     raise conflict(f"statement {statement['id']} already exists with different content")
                 continue
             batch.append(shape.row(statement, stored_at))

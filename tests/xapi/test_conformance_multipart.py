@@ -242,11 +242,6 @@ def test_signed_statement(client: httpx.Client, build: Build, status: int, versi
     assert response.status_code == status, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: openxp/xapi/attachments.py does not compare the JWS payload with the received statement "
-    "(xAPI-Data.md 2.6 LRS requirements); the ADL suite does not test a mismatch",
-)
 def test_signed_statement_payload_must_match(client: httpx.Client) -> None:
     """Data 2.6: the LRS MUST validate that the signed statement is logically equivalent to the received one."""
 
