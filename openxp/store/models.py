@@ -232,6 +232,8 @@ xapi_statements = Table(
     Column("object_statement", String(36), nullable=True),
     Column("registration", String(36), nullable=True),
     Column("payload", Text, nullable=False),
+    # The credential that wrote it (its authority's key), for statements/read/mine.
+    Column("authority_key", Text, nullable=True),
     UniqueConstraint("tenant_id", "statement_id"),
     Index(None, "tenant_id", "stored"),
     Index(None, "tenant_id", "verb_id", "seq"),
@@ -240,6 +242,7 @@ xapi_statements = Table(
     Index(None, "tenant_id", "object_agent", "seq"),
     Index(None, "tenant_id", "object_statement"),
     Index(None, "tenant_id", "registration", "seq"),
+    Index(None, "tenant_id", "authority_key", "seq"),
 )
 
 # Every agent and activity a statement mentions anywhere (context, substatement,

@@ -34,6 +34,7 @@ class NewStatement:
     object_agent: str | None = None
     object_statement: str | None = None
     registration: str | None = None
+    authority_key: str | None = None
     agents: set[str] = field(default_factory=set)
     activities: set[str] = field(default_factory=set)
 
@@ -50,6 +51,7 @@ class Stored:
     voided: bool
     verb_id: str
     stored: float
+    authority_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Filters:
     related_activities: bool = False
     since: float | None = None
     until: float | None = None
+    # statements/read/mine: only what this authority wrote.
+    authority: str | None = None
 
     @property
     def matches_something(self) -> bool:
@@ -69,7 +73,7 @@ class Filters:
 
 
 def _stored(row: Any) -> Stored:
-    return Stored(row.seq, row.statement_id, row.payload, bool(row.voided), row.verb_id, row.stored)
+    return Stored(row.seq, row.statement_id, row.payload, bool(row.voided), row.verb_id, row.stored, row.authority_key)
 
 
 _COLUMNS = (
@@ -79,6 +83,7 @@ _COLUMNS = (
     statements_t.c.voided,
     statements_t.c.verb_id,
     statements_t.c.stored,
+    statements_t.c.authority_key,
 )
 
 
@@ -113,6 +118,7 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
             "object_statement": s.object_statement,
             "registration": s.registration,
             "payload": s.payload,
+            "authority_key": s.authority_key,
         }
         for s in batch
     ]
@@ -197,6 +203,8 @@ async def query(
         conds.append(s.c.stored <= f.until)
     if after_seq is not None:
         conds.append(s.c.seq > after_seq if ascending else s.c.seq < after_seq)
+    if f.authority is not None:
+        conds.append(s.c.authority_key == f.authority)
     if f.matches_something:
         direct = _match(s, tenant_id, f)
         target = s.alias("target")

@@ -95,6 +95,7 @@ def row(statement: dict[str, Any], stored_at: float) -> NewStatement:
         object_agent=agent_key(obj) if kind in {"Agent", "Group"} else None,
         object_statement=obj["id"].lower() if kind == "StatementRef" else None,
         registration=context["registration"].lower() if "registration" in context else None,
+        authority_key=agent_key(statement["authority"]) if "authority" in statement else None,
         agents=agents,
         activities=activities,
     )

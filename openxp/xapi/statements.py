@@ -65,7 +65,8 @@ SINGLE_PARAMS = frozenset({"statementId", "voidedStatementId", "format", "attach
 FORMATS = frozenset({"exact", "ids", "canonical"})
 # Properties the LRS sets; a re-sent statement is "the same" regardless of them.
 
-SCOPES = {"GET": "statements/read", "PUT": "statements/write", "POST": "statements/write"}
+# statements/read permits statements/read/mine; a "mine" credential is narrowed in _confined.
+SCOPES = {"GET": "statements/read/mine", "PUT": "statements/write", "POST": "statements/write"}
 
 
 # -- writing ---------------------------------------------------------------
@@ -285,6 +286,8 @@ def _confined(ctx: XContext, filters: store.Filters) -> store.Filters:
     """An actor-bound credential reads only its actor's statements (as actor or
     object, not merely mentioned), within its launch's registration (J-03)."""
     principal = ctx.principal
+    if not principal.may("statements/read"):
+        filters = dataclasses.replace(filters, authority=shape.agent_key(ctx.authority))
     if not principal.restricted:
         return filters
     if "actor_key" in principal.restrictions:
@@ -298,6 +301,11 @@ def _confined(ctx: XContext, filters: store.Filters) -> store.Filters:
     return filters
 
 
+def _readable(ctx: XContext, found: store.Stored) -> bool:
+    """statements/read/mine: one's own statements only (others are as if absent)."""
+    return ctx.principal.may("statements/read") or found.authority_key == shape.agent_key(ctx.authority)
+
+
 async def _get_one(
     request: Request, ctx: XContext, params: dict[str, str], fmt: str, languages: list[str], with_attachments: bool
 ) -> Response:
@@ -307,7 +315,7 @@ async def _get_one(
         raise bad_request("the statement id must be a UUID")
     async with runtime(request).db.read() as conn:
         found = await store.find(conn, ctx.principal.tenant_id, statement_id.lower())
-    if found is None or found.voided != voided:
+    if found is None or found.voided != voided or not _readable(ctx, found):
         raise not_found("no such statement" if not voided else "no such voided statement")
     if ctx.principal.restricted:
         payload = json.loads(found.payload)
