@@ -16,6 +16,10 @@ import secrets
 from typing import Any
 
 import orjson
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes as digests
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from openxp import wire
 from openxp.xapi import compare
@@ -23,6 +27,11 @@ from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 SIGNING_ALGS = frozenset({"RS256", "RS384", "RS512"})
+_HASHES: dict[str, digests.HashAlgorithm] = {
+    "RS256": digests.SHA256(),
+    "RS384": digests.SHA384(),
+    "RS512": digests.SHA512(),
+}
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
 
@@ -122,6 +131,24 @@ def _without_signature(statement: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _verified_by_certificate(header: dict[str, Any], pieces: list[str]) -> bool:
+    """Data 2.6: with an X.509 chain in the header, the signature must verify against its first
+    certificate (catching mistakes; authenticating the signer is outside the spec)."""
+    chain = header.get("x5c")
+    if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
+        return False
+    try:
+        certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
+        key = certificate.public_key()
+        signature = base64.urlsafe_b64decode(pieces[2] + "=" * (-len(pieces[2]) % 4))
+        if not isinstance(key, rsa.RSAPublicKey):
+            return False
+        key.verify(signature, f"{pieces[0]}.{pieces[1]}".encode("ascii"), padding.PKCS1v15(), _HASHES[header["alg"]])
+    except (ValueError, TypeError, binascii.Error, InvalidSignature):
+        return False
+    return True
+
+
 def _check_jws(content: bytes, where: str, statement: dict[str, Any], version: str) -> None:
     pieces = content.decode("ascii", "replace").strip().split(".")
     if len(pieces) != 3:
@@ -132,6 +159,8 @@ def _check_jws(content: bytes, where: str, statement: dict[str, Any], version: s
     signed = _b64json(pieces[1])
     if not isinstance(signed, dict):
         raise InvalidStatement(where, "the signed payload is not a JSON statement")
+    if "x5c" in header and not _verified_by_certificate(header, pieces):
+        raise InvalidStatement(where, "the signature does not verify against the x5c certificate")
     if not compare.same_statement(_without_signature(signed), _without_signature(statement), version):
         raise InvalidStatement(where, "the signed payload is not the statement it is attached to")
 

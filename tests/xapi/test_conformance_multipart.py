@@ -253,3 +253,71 @@ def test_signed_statement_payload_must_match(client: httpx.Client) -> None:
         "/statements", content=payload, headers={"Content-Type": ctype, "X-Experience-API-Version": V1}
     )
     assert response.status_code == 400, response.text
+
+
+# -- signatures with an X.509 certificate (Data 2.6: "validate the signature against that certificate") --
+
+
+def _certificate_and_key() -> tuple[str, Any]:
+    """A throw-away self-signed RSA certificate (base64 DER, as x5c carries it) and its key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "openxp test signer")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return base64.b64encode(der).decode(), key
+
+
+def _x5c_signed(tamper: bool) -> tuple[str, bytes]:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    chain, key = _certificate_and_key()
+    statement = {**base(), "id": new_id()}
+    head = b64url(json.dumps({"alg": "RS256", "x5c": [chain]}).encode())
+    payload = b64url(json.dumps(statement).encode())
+    signature = key.sign(f"{head}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    if tamper:
+        signature = bytes([signature[0] ^ 1]) + signature[1:]
+    token = f"{head}.{payload}.{b64url(signature)}".encode()
+    digest = hashlib.sha256(token).hexdigest()
+    sent = {
+        **statement,
+        "attachments": [
+            {
+                "usageType": SIGNATURE,
+                "display": {"en-US": "signature"},
+                "contentType": "application/octet-stream",
+                "length": len(token),
+                "sha2": digest,
+            }  # fmt: skip
+        ],
+    }
+    return MIXED, body(json_part(sent), part(token, digest, ctype="application/octet-stream"))
+
+
+@pytest.mark.parametrize(("tamper", "status"), [(False, 200), (True, 400)], ids=["verifies", "tampered"])
+def test_signature_is_checked_against_its_x5c_certificate(client: httpx.Client, tamper: bool, status: int) -> None:
+    """Data 2.6 (LRS requirements): with an X.509 certificate in the JWS header, a signature that does not
+    verify against it is a malformed signature (400); one that verifies is stored."""
+    ctype, payload = _x5c_signed(tamper)
+    response = client.post(
+        "/statements", content=payload, headers={"Content-Type": ctype, "X-Experience-API-Version": V1}
+    )
+    assert response.status_code == status, response.text
