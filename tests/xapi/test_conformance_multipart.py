@@ -306,7 +306,7 @@ def _x5c_signed(tamper: bool) -> tuple[str, bytes]:
                 "contentType": "application/octet-stream",
                 "length": len(token),
                 "sha2": digest,
-            }  # fmt: skip
+            }
         ],
     }
     return MIXED, body(json_part(sent), part(token, digest, ctype="application/octet-stream"))
