@@ -57,7 +57,16 @@ _hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, hash_len
 
 # Longer passwords are refused before hashing, so nobody can make us argon2 megabytes.
 MAX_PASSWORD_LENGTH = 1024
-_DUMMY_PASSWORD_HASH = _hasher.hash(random_token(16))
+# A hash of a random password with the same parameters, verified when an email is unknown.
+# Made on first use: hashing at import would cost every process (and the CLI) 64 MiB at start.
+_dummy_password_hash: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _dummy_password_hash
+    if _dummy_password_hash is None:
+        _dummy_password_hash = _hasher.hash(random_token(16))
+    return _dummy_password_hash
 
 
 def hash_password(password: str) -> str:
@@ -67,7 +76,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """Check a password; with no stored hash, still spend the same time."""
     try:
-        return _hasher.verify(stored or _DUMMY_PASSWORD_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
