@@ -213,14 +213,16 @@ def test_P01_security_events_are_recorded(strict: Server) -> None:
 
 
 def test_P03_hostile_values_cannot_forge_log_lines(strict: Server) -> None:
-    """P-03: a client id with CR/LF in a failed client authentication is JSON-escaped in the audit
-    line: no log line starts with the injected text."""
+    """P-03, P-02: a hostile client id with CR/LF in a failed client authentication cannot forge a log
+    line (an unknown id is logged as a digest reference, never as its text, which may be a secret
+    typed into the wrong field)."""
     unlock_all(strict)
     forged = "nobody\n2026-01-01 INFO openxp.audit login success user=root"
     token_post(strict, json={"grant_type": "refresh_token", "refresh_token": "x", "client_id": forged,
                              "client_secret": "x"})  # fmt: skip
-    wait_for_audit(strict, "client_auth_failed", lambda e: e.get("client_id", "").startswith("nobody\n"))
+    wait_for_audit(strict, "client_auth_failed", lambda e: e.get("client_id", "").startswith("unknown:"))
     assert not any(line.startswith("2026-01-01 INFO openxp.audit") for line in strict.log().splitlines())
+    assert "login success user=root" not in strict.log()
     unlock_all(strict)
 
 

@@ -280,21 +280,22 @@ def test_I10_tenant_responses_are_not_shared_by_caches(server: Server, token_a: 
 
 
 def test_I11_lrs_basic_key_does_not_cross_tenants(server: Server) -> None:
-    """I-11: the Basic key KA (tenant a) with X-CXP-Tenant: b is refused on /api (Basic is not an API
-    credential) and on /xapi/statements (404 while the LRS does not exist; 401/403 once it does). Launch
-    tokens (section J) do not exist yet."""
+    """I-11: the Basic key KA (tenant a) with X-CXP-Tenant: b is refused on /api and on /xapi/statements
+    with 403 tenant_mismatch (launch credentials: tests/xapi/test_launch.py)."""
     ka = server.apikeys["KA"]
     header = {"authorization": "Basic " + base64.b64encode(f"{ka['key']}:{ka['secret']}".encode()).decode()}
     response = httpx.post(
         f"{server.base_url}{PATH}", headers={**header, "X-CXP-Tenant": "b"}, json={"users": []}, timeout=30
     )
-    assert response.status_code == 401
+    assert response.status_code == 403
+    assert response.json()["error"] == "tenant_mismatch"
     response = httpx.get(
         f"{server.base_url}/xapi/statements",
         headers={**header, "X-CXP-Tenant": "b", "X-Experience-API-Version": "1.0.3"},
         timeout=30,
     )
-    assert response.status_code in (401, 403, 404), response.status_code
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "tenant_mismatch"
 
 
 def test_I06_viewer_of_the_tenant_cannot_approve(server: Server) -> None:

@@ -70,7 +70,9 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
     except wire.WireError:
         raise InvalidCredentials() from None
     key = key[:MAX_KEY_LENGTH]
-    key_counter = f"basic:key:{key}"
+    # Counted and logged by digest: the username may be a secret pasted into the wrong field.
+    key_ref = crypto.digest(key)[:16]
+    key_counter = f"basic:key:{key_ref}"
     ip_counter = f"basic:ip:{client_ip(conn, rt.settings)}"
     async with rt.db.read() as db:
         # A locked address is refused before any look-up; a locked key only
@@ -89,9 +91,9 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
                     db, ip_counter, limit=limits.basic_auth_per_ip, window=limits.window, lockout=limits.lockout
                 ),
             ]
-        audit.event("basic_auth_failed", severity="warning", key=key)
+        audit.event("basic_auth_failed", severity="warning", key_ref=key_ref)
         if max(waits) > 0:
-            audit.event("basic_auth_throttled", severity="warning", key=key)
+            audit.event("basic_auth_throttled", severity="warning", key_ref=key_ref)
             raise Throttled(max(waits))
         raise InvalidCredentials()
     tenant.check(conn, rt.settings, tenant_row.name, required=False)

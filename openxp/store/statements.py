@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, insert, select, union, update
 
 from openxp.store.db import Connection
 from openxp.store.models import xapi_attachments as attachments_t
@@ -152,33 +152,39 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
         )
 
 
-def _match(t: Any, tenant_id: int, f: Filters) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = []
-    if f.agent is not None:
-        if f.related_agents:
-            conds.append(
-                t.c.seq.in_(
-                    select(agents_t.c.seq).where(agents_t.c.tenant_id == tenant_id, agents_t.c.agent_key == f.agent)
-                )
-            )
-        else:
-            conds.append(or_(t.c.actor_key == f.agent, t.c.object_agent == f.agent))
+def _matching_seqs(tenant_id: int, f: Filters) -> Any:
+    """The seqs of statements matching the filters, as a UNION of index searches.
+
+    Each branch pins one indexed column (actor, object agent, related agent, object
+    activity, related activity, verb or registration), so the database walks an index
+    instead of scanning the tenant's statements (an OR across columns defeats the index).
+    """
+    s = statements_t
+    rest: list[ColumnElement[bool]] = []
     if f.verb is not None:
-        conds.append(t.c.verb_id == f.verb)
+        rest.append(s.c.verb_id == f.verb)
+    if f.registration is not None:
+        rest.append(s.c.registration == f.registration)
     if f.activity is not None:
         if f.related_activities:
-            conds.append(
-                t.c.seq.in_(
+            rest.append(
+                s.c.seq.in_(
                     select(activities_t.c.seq).where(
                         activities_t.c.tenant_id == tenant_id, activities_t.c.activity_id == f.activity
                     )
                 )
             )
         else:
-            conds.append(t.c.object_activity == f.activity)
-    if f.registration is not None:
-        conds.append(t.c.registration == f.registration)
-    return conds
+            rest.append(s.c.object_activity == f.activity)
+    tenant = s.c.tenant_id == tenant_id
+    if f.agent is None:
+        return select(s.c.seq).where(tenant, *rest)
+    if f.related_agents:
+        related = select(agents_t.c.seq).where(agents_t.c.tenant_id == tenant_id, agents_t.c.agent_key == f.agent)
+        return select(s.c.seq).where(tenant, s.c.seq.in_(related), *rest)
+    as_actor = select(s.c.seq).where(tenant, s.c.actor_key == f.agent, *rest)
+    as_object = select(s.c.seq).where(tenant, s.c.object_agent == f.agent, *rest)
+    return union(as_actor, as_object)
 
 
 async def query(
@@ -206,10 +212,14 @@ async def query(
     if f.authority is not None:
         conds.append(s.c.authority_key == f.authority)
     if f.matches_something:
-        direct = _match(s, tenant_id, f)
+        matching = _matching_seqs(tenant_id, f).subquery()
         target = s.alias("target")
-        referenced = select(target.c.statement_id).where(target.c.tenant_id == tenant_id, *_match(target, tenant_id, f))
-        conds.append(or_(and_(*direct), s.c.object_statement.in_(referenced)))
+        # Statements that target (StatementRef) a matching statement match too.
+        referring = select(s.c.seq).where(
+            s.c.tenant_id == tenant_id,
+            s.c.object_statement.in_(select(target.c.statement_id).where(target.c.seq.in_(select(matching.c.seq)))),
+        )
+        conds.append(s.c.seq.in_(union(select(matching.c.seq), referring)))
     order = s.c.seq.asc() if ascending else s.c.seq.desc()
     rows = await conn.execute(select(*_COLUMNS).where(*conds).order_by(order).limit(limit))
     return [_stored(r) for r in rows]

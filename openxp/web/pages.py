@@ -230,7 +230,8 @@ async def login(request: Request) -> Response:
     password = form.get("password", "")
     ip = client_ip(request, rt.settings)
     limits = rt.settings.rate_limits
-    account_key = f"login:{client.tenant_id}:{account_store.normalize_email(email)[:320]}"
+    # By digest: what was typed as the email may be a password typed into the wrong field.
+    account_key = f"login:{client.tenant_id}:{crypto.digest(account_store.normalize_email(email))[:32]}"
     ip_key = f"login-ip:{ip}"
 
     def again(message: str, status: int = 200) -> Response:

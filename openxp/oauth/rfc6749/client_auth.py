@@ -9,7 +9,7 @@ comparison is a constant-time digest comparison.
 
 from __future__ import annotations
 
-from openxp import audit, wire
+from openxp import audit, crypto, wire
 from openxp.config import Settings
 from openxp.oauth.errors import InvalidClient, InvalidRequest, TooManyRequests
 from openxp.store import clients as client_store
@@ -57,9 +57,15 @@ async def authenticate(
         tenant = await tenant_store.get_by_id(conn, client.tenant_id)
         ok = not client.disabled and not tenant.disabled
     if not ok or client is None:
-        await _failed(conn, settings, client_id, ip)
+        await _failed(conn, settings, client_id if client is not None else _reference(client_id), ip)
         raise InvalidClient("client authentication failed", headers=challenge)
     return client
+
+
+def _reference(presented: str) -> str:
+    """What we log and count for an unknown client id: a digest prefix, never the text, which
+    may be a secret typed into the wrong field."""
+    return "unknown:" + crypto.digest(presented)[:16]
 
 
 async def _failed(conn: Connection, settings: Settings, client_id: str, ip: str) -> None:
