@@ -101,6 +101,19 @@ async def find(conn: Connection, tenant_id: int, statement_id: str) -> Stored | 
     return (await find_many(conn, tenant_id, [statement_id])).get(statement_id)
 
 
+async def _seqs(conn: Connection, tenant_id: int, statement_ids: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(statement_ids), 500):
+        chunk = statement_ids[start : start + 500]
+        rows = await conn.execute(
+            select(statements_t.c.statement_id, statements_t.c.seq).where(
+                statements_t.c.tenant_id == tenant_id, statements_t.c.statement_id.in_(chunk)
+            )
+        )
+        found.update((r.statement_id, r.seq) for r in rows)
+    return found
+
+
 async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
     """One multi-row INSERT for the statements and one per side table; then voiding."""
     if not batch:
@@ -122,8 +135,11 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
         }
         for s in batch
     ]
-    result = await conn.execute(insert(statements_t).returning(statements_t.c.seq, sort_by_parameter_order=True), rows)
-    seqs = [r.seq for r in result]
+    # A plain multi-row INSERT, then one look-up of the new seqs by id: SQLite cannot batch an
+    # INSERT ... RETURNING that must keep parameter order, and would run it row by row.
+    await conn.execute(insert(statements_t), rows)
+    seq_of = await _seqs(conn, tenant_id, [s.statement_id for s in batch])
+    seqs = [seq_of[s.statement_id] for s in batch]
     agent_rows = [
         {"seq": seq, "agent_key": key, "tenant_id": tenant_id}
         for seq, s in zip(seqs, batch, strict=True)
