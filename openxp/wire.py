@@ -10,8 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
+
+import orjson
 
 MAX_FORM_BODY = 64 * 1024
 
@@ -55,39 +59,91 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(raw: bytes, *, reject_duplicates: bool = True) -> Any:
+    """Strict JSON (RFC 8259): valid UTF-8, no lone surrogate escapes (O-05), no NaN or
+    Infinity, nesting under 1,024 levels and, unless told otherwise, no member twice in one
+    object. Integers of any size are kept exactly.
+
+    orjson parses (strictly, in C) unless the body has a run of 19 or more digits, which may
+    be an integer beyond 64 bits that orjson would turn into a float; then the standard
+    library parses, with the same refusals. Statement batches are parsed here: a hot path.
+    """
+    if _LONG_DIGITS.search(raw):
+        return _parse_exact(raw, reject_duplicates)
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WireError("body is not valid UTF-8") from None
-    try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates if reject_duplicates else None)
-    except RecursionError:
-        raise WireError("JSON is nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise WireError(f"malformed JSON ({exc.msg})") from None
-    _reject_lone_surrogates(value)
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(f"malformed JSON ({str(exc).split(':', 1)[0]})") from None
+    if reject_duplicates and _has_duplicate_members(raw, value):
+        raise WireError("a member appears more than once in one object")
     return value
 
 
-def _reject_lone_surrogates(value: Any) -> None:
-    """A ``\\ud800`` escape decodes to a str no database driver or encoder can take (O-05).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+MAX_DEPTH = 1024
 
-    Iterative (the JSON may be as deep as the parser allowed); ``encode`` finds
-    surrogates at C speed, which matters for multi-megabyte imports.
-    """
-    pending = [value]
+
+def _refuse_constant(name: str) -> Any:
+    raise WireError(f"malformed JSON ({name} is not JSON)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise WireError("malformed JSON (number is infinity when parsed as double)")
+    return value
+
+
+def _parse_exact(raw: bytes, reject_duplicates: bool) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError("malformed JSON (str is not valid UTF-8)") from None
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates if reject_duplicates else None,
+            parse_constant=_refuse_constant,
+            parse_float=_finite,
+        )
+    except RecursionError:
+        raise WireError("malformed JSON (recursion limit exceeded)") from None
+    except json.JSONDecodeError as exc:
+        raise WireError(f"malformed JSON ({exc.msg})") from None
+    _reject_lone_surrogates_and_depth(value)
+    return value
+
+
+def _reject_lone_surrogates_and_depth(value: Any) -> None:
+    """What orjson refuses and the standard library lets through: a ``\\ud800`` escape
+    decodes to a str no driver or encoder can take (O-05); nesting is capped as orjson's."""
+    pending = [(value, 1)]
     while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise WireError("malformed JSON (recursion limit exceeded)")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
         elif isinstance(item, str):
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise WireError("JSON holds a lone surrogate escape") from None
+                raise WireError("malformed JSON (lone surrogate escape)") from None
+
+
+def _has_duplicate_members(raw: bytes, value: Any) -> bool:
+    """A parser keeps one of two equal member names, so ``value`` then has fewer members than
+    ``raw``. Every member has one colon; the only other colons are inside strings. Without
+    ``\\u`` escapes, strings decode to the same colons they were written with, so the colon
+    counts of ``raw`` and of ``value`` re-serialised differ exactly when a member was dropped.
+    With escapes (rare) the slow, exact check runs: a hook on every object."""
+    if b"\\u" not in raw:
+        return raw.count(b":") != orjson.dumps(value).count(b":")
+    try:
+        json.loads(raw, object_pairs_hook=_no_duplicates)
+    except WireError:
+        return True
+    return False
 
 
 def flat_string_object(value: Any) -> dict[str, str]:

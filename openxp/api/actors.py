@@ -16,9 +16,10 @@ from starlette.responses import Response
 from openxp import audit
 from openxp.api import criteria as criteria_sql
 from openxp.api import users
-from openxp.api.errors import ApiError, InvalidParameter, ValidationFailed, api_error_response, auth_error_response
+from openxp.api.errors import InvalidParameter, ValidationFailed
+from openxp.api.http import endpoint
 from openxp.api.routes import json_body
-from openxp.auth import AuthError, authenticate
+from openxp.auth import Principal
 from openxp.httpio import JSON
 from openxp.runtime import runtime
 from openxp.store import learners as learner_store
@@ -72,64 +73,49 @@ def _page(limit_raw: Any, skip_raw: Any) -> tuple[int, int]:
     return _count(limit_raw, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT), _count(skip_raw, "skip", 0, 0, MAX_SKIP)
 
 
-async def list_actors(request: Request) -> Response:
+@endpoint("actors/read")
+async def list_actors(request: Request, principal: Principal) -> Response:
     """GET /api/actors?limit=&skip= : one page of the tenant's learners in creation order."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, "actors/read")
-        limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
-        async with rt.db.read() as conn:
-            found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip)
-        items = [_item(learner, rt.settings.public_url) for learner in found]
-        return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
+    async with rt.db.read() as conn:
+        found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip)
+    items = [_item(learner, rt.settings.public_url) for learner in found]
+    return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
 
 
-async def search_actors(request: Request) -> Response:
+@endpoint("actors/read")
+async def search_actors(request: Request, principal: Principal) -> Response:
     """POST /api/actors/search {"criteria": {...}, "limit": N, "skip": N}."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, "actors/read")
-        body = await json_body(request, MAX_BODY)
-        if not isinstance(body, dict):
-            raise ValidationFailed("the body must be an object with criteria", prop="body")
-        unknown = set(body) - {"criteria", "limit", "skip"}
-        if unknown:
-            raise ValidationFailed(f"unknown member {sorted(unknown)[0][:50]!r}", prop=sorted(unknown)[0][:50])
-        limit, skip = _page(body.get("limit"), body.get("skip"))
-        async with rt.db.read() as conn:
-            where = None
-            if body.get("criteria") is not None:
-                where = criteria_sql.compile_criteria(body["criteria"], conn.dialect.name)
-            found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
-        items = [_item(learner, rt.settings.public_url) for learner in found]
-        return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be an object with criteria", prop="body")
+    unknown = set(body) - {"criteria", "limit", "skip"}
+    if unknown:
+        raise ValidationFailed(f"unknown member {sorted(unknown)[0][:50]!r}", prop=sorted(unknown)[0][:50])
+    limit, skip = _page(body.get("limit"), body.get("skip"))
+    async with rt.db.read() as conn:
+        where = None
+        if body.get("criteria") is not None:
+            where = criteria_sql.compile_criteria(body["criteria"], conn.dialect.name)
+        found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
+    items = [_item(learner, rt.settings.public_url) for learner in found]
+    return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
 
 
-async def attributes(request: Request) -> Response:
+@endpoint("actors/read")
+async def attributes(request: Request, principal: Principal) -> Response:
     """GET /api/actors/attributes: each attribute name in the tenant with a JSON Schema type."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, "actors/read")
-        async with rt.db.read() as conn:
-            found = await learner_store.attribute_types(conn, principal.tenant_id)
-        items = [
-            # Mixed or only-null values are described as strings, the widest of the three.
-            {"key": key, "type": next(iter(kinds)) if len(kinds) == 1 else "string"}
-            for key, kinds in sorted(found.items())
-        ]
-        return JSON({"attributes": items}, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    async with rt.db.read() as conn:
+        found = await learner_store.attribute_types(conn, principal.tenant_id)
+    items = [
+        # Mixed or only-null values are described as strings, the widest of the three.
+        {"key": key, "type": next(iter(kinds)) if len(kinds) == 1 else "string"}
+        for key, kinds in sorted(found.items())
+    ]
+    return JSON({"attributes": items}, headers=NO_STORE)
 
 
 def _identify(agent: Any, id_attributes: list[str], attrs: dict[str, Any], public_url: str) -> None:
@@ -168,41 +154,36 @@ def _set_identifier(attrs: dict[str, Any], key: str, value: str, prop: str) -> N
     attrs[key] = value
 
 
-async def put_agent(request: Request) -> Response:
+@endpoint("actors/write")
+async def put_agent(request: Request, principal: Principal) -> Response:
     """PUT /api/actors/agents {"agent": {...}, "attributes": {...}}: create or update one learner."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, "actors/write")
-        body = await json_body(request, MAX_BODY)
-        if not isinstance(body, dict) or "agent" not in body:
-            raise ValidationFailed("the body must be an object with agent and attributes", prop="body")
-        attrs = body.get("attributes", {})
-        if not isinstance(attrs, dict):
-            raise ValidationFailed("attributes must be an object", prop="attributes")
-        attrs = dict(attrs)
-        agent = body["agent"]
-        async with rt.db.read() as conn:
-            id_attributes = (await tenant_store.get_by_id(conn, principal.tenant_id)).user_id_attributes
-        _identify(agent, id_attributes, attrs, rt.settings.public_url)
-        name = agent.get("name")
-        report = users.Report()
-        learner = users.validate_row(0, {"name": name or "-", "attributes": attrs}, id_attributes, report)
-        if learner is None:
-            problem = report.errors[0]
-            raise ValidationFailed(problem["message"], prop=problem["type"], value=problem["value"])
-        async with rt.db.write() as conn:
-            current = await learner_store.lookup(conn, principal.tenant_id, [learner.identifier])
-            stored = current.get(learner.identifier)
-            if not isinstance(name, str) or not name.strip():
-                # No name given: keep the one we have, or use the identifier for a new learner.
-                name = stored.name if stored else learner.identifier
-            learner = LearnerRow(learner.identifier, name.strip()[: users.MAX_NAME], learner.attributes)
-            await learner_store.write_batch(conn, principal.tenant_id, [learner])
-            saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
-        assert saved is not None
-        audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)
-        return JSON({**_item(saved, rt.settings.public_url), "new": stored is None}, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict) or "agent" not in body:
+        raise ValidationFailed("the body must be an object with agent and attributes", prop="body")
+    attrs = body.get("attributes", {})
+    if not isinstance(attrs, dict):
+        raise ValidationFailed("attributes must be an object", prop="attributes")
+    attrs = dict(attrs)
+    agent = body["agent"]
+    async with rt.db.read() as conn:
+        id_attributes = (await tenant_store.get_by_id(conn, principal.tenant_id)).user_id_attributes
+    _identify(agent, id_attributes, attrs, rt.settings.public_url)
+    name = agent.get("name")
+    report = users.Report()
+    learner = users.validate_row(0, {"name": name or "-", "attributes": attrs}, id_attributes, report)
+    if learner is None:
+        problem = report.errors[0]
+        raise ValidationFailed(problem["message"], prop=problem["type"], value=problem["value"])
+    async with rt.db.write() as conn:
+        current = await learner_store.lookup(conn, principal.tenant_id, [learner.identifier])
+        stored = current.get(learner.identifier)
+        if not isinstance(name, str) or not name.strip():
+            # No name given: keep the one we have, or use the identifier for a new learner.
+            name = stored.name if stored else learner.identifier
+        learner = LearnerRow(learner.identifier, name.strip()[: users.MAX_NAME], learner.attributes)
+        await learner_store.write_batch(conn, principal.tenant_id, [learner])
+        saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
+    assert saved is not None
+    audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)
+    return JSON({**_item(saved, rt.settings.public_url), "new": stored is None}, headers=NO_STORE)

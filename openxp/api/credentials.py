@@ -3,11 +3,12 @@
 - ``POST /api/auth/basic`` ``{"username", "password"?, "ttlMins", "data": {"actor"}?}`` ->
   ``{"username"}`` (plus ``"password"`` once, when the caller let us generate it).
 - ``DELETE /api/auth/basic/{username}`` revokes a live credential of the tenant.
+- ``GET /api/auth/me`` -> ``{"tenant", "kind", "scope", "client_id" | "key"}``: the caller.
 - ``POST /api/launch`` ``{"url", "actor", "activity_id", "registration"?}`` ->
   ``{"url", "expires_in", "username"}``: the content URL with the Rustici launch
   parameters (``endpoint``, ``auth``, ``actor``, ``activity_id``, ``registration``).
 
-All three need the ``launch`` scope (``all`` includes it). The credentials they
+The last three need the ``launch`` scope (``all`` includes it). The credentials they
 make work only on /xapi (``openxp.auth.launch``).
 """
 
@@ -23,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import audit
-from openxp.api.errors import ApiError, ValidationFailed, api_error_response, auth_error_response
+from openxp.api.errors import ApiError, ValidationFailed
+from openxp.api.http import endpoint
 from openxp.api.routes import json_body
-from openxp.auth import AuthError, Principal, authenticate
+from openxp.auth import Principal
 from openxp.auth import launch as launch_auth
 from openxp.httpio import JSON
 from openxp.runtime import runtime
@@ -80,84 +82,90 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-async def create_basic(request: Request) -> Response:
+@endpoint(None)
+async def whoami(request: Request, principal: Principal) -> Response:
+    """GET /api/auth/me: what the presented credential is (its tenant, kind, client and
+    scopes), for an integration checking its token. Any valid API credential may ask."""
+    body: dict[str, Any] = {
+        "tenant": principal.tenant,
+        "kind": principal.kind,
+        "scope": " ".join(sorted(principal.scopes)),
+    }
+    if principal.client_id is not None:
+        body["client_id"] = principal.client_id
+    if principal.key is not None:
+        body["key"] = principal.key
+    return JSON(body, headers=NO_STORE)
+
+
+@endpoint(SCOPE)
+async def create_basic(request: Request, principal: Principal) -> Response:
     """POST /api/auth/basic: ClearXP's short-lived Basic credentials."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, SCOPE)
-        body = _object(await json_body(request, MAX_BODY))
-        username = body.get("username")
-        if not isinstance(username, str) or not USERNAME.fullmatch(username):
-            raise ValidationFailed("username must be 1-64 characters of A-Z a-z 0-9 . _ ~ @ -", prop="username")
-        password = body.get("password")
-        generated = password is None
-        if generated:
-            password = launch_auth.new_launch_pair()[1]
-        if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            raise ValidationFailed(
-                f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters (or omitted: one is generated)",
-                prop="password",
-            )
-        if not PASSWORD.fullmatch(password):
-            raise ValidationFailed("password must be printable ASCII without spaces", prop="password")
-        ttl = body.get("ttlMins")
-        if not isinstance(ttl, int) or isinstance(ttl, bool) or not MIN_TTL_MINS <= ttl <= MAX_TTL_MINS:
-            raise ValidationFailed(
-                f"ttlMins must be a whole number from {MIN_TTL_MINS} to {MAX_TTL_MINS}", prop="ttlMins", value=None
-            )
-        data = body.get("data", {})
-        if not isinstance(data, dict):
-            raise ValidationFailed("data must be an object", prop="data")
-        actor, actor_key = _actor(data["actor"], "data.actor") if data.get("actor") is not None else (None, None)
-        try:
-            async with rt.db.write() as conn:
-                await launches.create(
-                    conn,
-                    principal.tenant_id,
-                    username=username,
-                    secret_hash=launch_auth.password_digest(password),
-                    kind="basic",
-                    ttl=ttl * 60,
-                    created_by=_creator(principal),
-                    actor=actor,
-                    actor_key=actor_key,
-                )
-        except AlreadyExists as exc:
-            raise UsernameTaken(str(exc)) from None
-        audit.event(
-            "shortlived_credential_created",
-            tenant=principal.tenant,
-            by=_creator(principal),
-            username=username,
-            ttl_mins=ttl,
-            bound=actor is not None,
+    body = _object(await json_body(request, MAX_BODY))
+    username = body.get("username")
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
+        raise ValidationFailed("username must be 1-64 characters of A-Z a-z 0-9 . _ ~ @ -", prop="username")
+    password = body.get("password")
+    generated = password is None
+    if generated:
+        password = launch_auth.new_launch_pair()[1]
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValidationFailed(
+            f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters (or omitted: one is generated)",
+            prop="password",
         )
-        answer: dict[str, Any] = {"username": username}
-        if generated:
-            answer["password"] = password
-        return JSON(answer, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    if not PASSWORD.fullmatch(password):
+        raise ValidationFailed("password must be printable ASCII without spaces", prop="password")
+    ttl = body.get("ttlMins")
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not MIN_TTL_MINS <= ttl <= MAX_TTL_MINS:
+        raise ValidationFailed(
+            f"ttlMins must be a whole number from {MIN_TTL_MINS} to {MAX_TTL_MINS}", prop="ttlMins", value=None
+        )
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise ValidationFailed("data must be an object", prop="data")
+    actor, actor_key = _actor(data["actor"], "data.actor") if data.get("actor") is not None else (None, None)
+    try:
+        async with rt.db.write() as conn:
+            await launches.create(
+                conn,
+                principal.tenant_id,
+                username=username,
+                secret_hash=launch_auth.password_digest(password),
+                kind="basic",
+                ttl=ttl * 60,
+                created_by=_creator(principal),
+                actor=actor,
+                actor_key=actor_key,
+            )
+    except AlreadyExists as exc:
+        raise UsernameTaken(str(exc)) from None
+    audit.event(
+        "shortlived_credential_created",
+        tenant=principal.tenant,
+        by=_creator(principal),
+        username=username,
+        ttl_mins=ttl,
+        bound=actor is not None,
+    )
+    answer: dict[str, Any] = {"username": username}
+    if generated:
+        answer["password"] = password
+    return JSON(answer, headers=NO_STORE)
 
 
-async def revoke_basic(request: Request) -> Response:
+@endpoint(SCOPE)
+async def revoke_basic(request: Request, principal: Principal) -> Response:
     """DELETE /api/auth/basic/{username}: ends a live short-lived or launch credential now."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, SCOPE)
-        username = request.path_params["username"]
-        async with rt.db.write() as conn:
-            found = await launches.revoke(conn, principal.tenant_id, username)
-        if not found:
-            raise NotFound("no live credential of that username in this tenant")
-        audit.event("shortlived_credential_revoked", tenant=principal.tenant, by=_creator(principal), username=username)
-        return Response(status_code=204, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    username = request.path_params["username"]
+    async with rt.db.write() as conn:
+        found = await launches.revoke(conn, principal.tenant_id, username)
+    if not found:
+        raise NotFound("no live credential of that username in this tenant")
+    audit.event("shortlived_credential_revoked", tenant=principal.tenant, by=_creator(principal), username=username)
+    return Response(status_code=204, headers=NO_STORE)
 
 
 def _content_url(value: Any) -> tuple[str, str, str, list[tuple[str, str]], str]:
@@ -171,51 +179,46 @@ def _content_url(value: Any) -> tuple[str, str, str, list[tuple[str, str]], str]
     return parts.scheme, parts.netloc, parts.path, kept, parts.fragment
 
 
-async def launch(request: Request) -> Response:
+@endpoint(SCOPE)
+async def launch(request: Request, principal: Principal) -> Response:
     """POST /api/launch: a launch credential and the content URL that carries it."""
     rt = runtime(request)
-    try:
-        principal = await authenticate(request, SCOPE)
-        body = _object(await json_body(request, MAX_BODY))
-        scheme, netloc, path, query, fragment = _content_url(body.get("url"))
-        actor, actor_key = _actor(body.get("actor"), "actor")
-        activity_id = body.get("activity_id")
-        if not isinstance(activity_id, str) or not shape.is_iri(activity_id) or len(activity_id) > 2048:
-            raise ValidationFailed("activity_id must be an IRI", prop="activity_id")
-        registration = body.get("registration")
-        if registration is not None and (not isinstance(registration, str) or not UUID.fullmatch(registration)):
-            raise ValidationFailed("registration must be a UUID", prop="registration")
-        registration = str(uuid.UUID(registration)) if registration else None
-        ttl = rt.settings.launch_token_ttl
-        username, password = launch_auth.new_launch_pair()
-        async with rt.db.write() as conn:
-            await launches.create(
-                conn,
-                principal.tenant_id,
-                username=username,
-                secret_hash=launch_auth.password_digest(password),
-                kind="launch",
-                ttl=ttl,
-                created_by=_creator(principal),
-                actor=actor,
-                actor_key=actor_key,
-                activity_id=activity_id,
-                registration=registration,
-            )
-        params = [
-            ("endpoint", rt.settings.public_url + "/xapi/"),
-            ("auth", launch_auth.basic_value(username, password)),
-            ("actor", json.dumps(actor, separators=(",", ":"))),
-            ("activity_id", activity_id),
-        ]
-        if registration:
-            params.append(("registration", registration))
-        url = urlunsplit((scheme, netloc, path, urlencode(query + params), fragment))
-        audit.event(
-            "launch_created", tenant=principal.tenant, by=_creator(principal), username=username, activity=activity_id
+    body = _object(await json_body(request, MAX_BODY))
+    scheme, netloc, path, query, fragment = _content_url(body.get("url"))
+    actor, actor_key = _actor(body.get("actor"), "actor")
+    activity_id = body.get("activity_id")
+    if not isinstance(activity_id, str) or not shape.is_iri(activity_id) or len(activity_id) > 2048:
+        raise ValidationFailed("activity_id must be an IRI", prop="activity_id")
+    registration = body.get("registration")
+    if registration is not None and (not isinstance(registration, str) or not UUID.fullmatch(registration)):
+        raise ValidationFailed("registration must be a UUID", prop="registration")
+    registration = str(uuid.UUID(registration)) if registration else None
+    ttl = rt.settings.launch_token_ttl
+    username, password = launch_auth.new_launch_pair()
+    async with rt.db.write() as conn:
+        await launches.create(
+            conn,
+            principal.tenant_id,
+            username=username,
+            secret_hash=launch_auth.password_digest(password),
+            kind="launch",
+            ttl=ttl,
+            created_by=_creator(principal),
+            actor=actor,
+            actor_key=actor_key,
+            activity_id=activity_id,
+            registration=registration,
         )
-        return JSON({"url": url, "expires_in": ttl, "username": username}, headers=NO_STORE)
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+    params = [
+        ("endpoint", rt.settings.public_url + "/xapi/"),
+        ("auth", launch_auth.basic_value(username, password)),
+        ("actor", json.dumps(actor, separators=(",", ":"))),
+        ("activity_id", activity_id),
+    ]
+    if registration:
+        params.append(("registration", registration))
+    url = urlunsplit((scheme, netloc, path, urlencode(query + params), fragment))
+    audit.event(
+        "launch_created", tenant=principal.tenant, by=_creator(principal), username=username, activity=activity_id
+    )
+    return JSON({"url": url, "expires_in": ttl, "username": username}, headers=NO_STORE)

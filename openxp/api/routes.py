@@ -12,17 +12,15 @@ from starlette.responses import Response
 from openxp import audit, wire
 from openxp.api import users
 from openxp.api.errors import (
-    ApiError,
     ImportInterrupted,
     InvalidCsv,
     InvalidParameter,
     TooLarge,
     UnsupportedMedia,
     ValidationFailed,
-    api_error_response,
-    auth_error_response,
 )
-from openxp.auth import AuthError, authenticate
+from openxp.api.http import endpoint
+from openxp.auth import Principal
 from openxp.httpio import JSON, BodyTooLarge, media_type, read_body
 from openxp.runtime import runtime
 
@@ -103,46 +101,41 @@ def _progress(report: users.Report) -> list[dict[str, Any]]:
     ]
 
 
-async def import_users(request: Request) -> Response:
+@endpoint("users/import")
+async def import_users(request: Request, principal: Principal) -> Response:
     """POST (or the older PUT) /api/import/users: a JSON body (within MAX_IMPORT_BODY) or a
     text/csv body (streamed, within MAX_CSV_BODY), imported in chunks of users.CHUNK rows."""
     rt = runtime(request)
     report = users.Report()
     verify = False
+    chunks: AsyncIterator[list[tuple[int, Any]]]
+    if media_type(request) == "text/csv":
+        verify = _query_flag(request, "verify")
+        chunks = users.rechunk(_csv_batches(request))
+    else:
+        rows, verify = _json_rows(await json_body(request, MAX_IMPORT_BODY))
+        verify = verify or _query_flag(request, "verify")
+        chunks = users.chunked(rows)
     try:
-        principal = await authenticate(request, "users/import")
-        chunks: AsyncIterator[list[tuple[int, Any]]]
-        if media_type(request) == "text/csv":
-            verify = _query_flag(request, "verify")
-            chunks = users.rechunk(_csv_batches(request))
-        else:
-            rows, verify = _json_rows(await json_body(request, MAX_IMPORT_BODY))
-            verify = verify or _query_flag(request, "verify")
-            chunks = users.chunked(rows)
-        try:
-            await users.run_import(rt.db, principal.tenant_id, chunks, verify=verify, report=report)
-        except users.MalformedInput as exc:
-            raise InvalidCsv(
-                f"{exc.message}; rows before it were imported ({report.written} written)", body=_progress(report)
-            ) from None
-        except users.ImportInterrupted:
-            log.warning("user import interrupted for tenant %s after %d rows", principal.tenant, report.written)
-            raise ImportInterrupted(
-                f"storage failed during the import; {report.written} rows were written before it "
-                "(each chunk of rows is written whole or not at all)",
-                body=_progress(report),
-            ) from None
-        finally:
-            audit.event(
-                "users_imported",
-                tenant=principal.tenant,
-                client_id=principal.client_id,
-                rows=report.rows,
-                written=report.written,
-                verify=verify,
-            )
-        return JSON(report.as_dict(), headers={"Cache-Control": "no-store"})
-    except AuthError as exc:
-        return auth_error_response(exc)
-    except ApiError as exc:
-        return api_error_response(exc)
+        await users.run_import(rt.db, principal.tenant_id, chunks, verify=verify, report=report)
+    except users.MalformedInput as exc:
+        raise InvalidCsv(
+            f"{exc.message}; rows before it were imported ({report.written} written)", body=_progress(report)
+        ) from None
+    except users.ImportInterrupted:
+        log.warning("user import interrupted for tenant %s after %d rows", principal.tenant, report.written)
+        raise ImportInterrupted(
+            f"storage failed during the import; {report.written} rows were written before it "
+            "(each chunk of rows is written whole or not at all)",
+            body=_progress(report),
+        ) from None
+    finally:
+        audit.event(
+            "users_imported",
+            tenant=principal.tenant,
+            client_id=principal.client_id,
+            rows=report.rows,
+            written=report.written,
+            verify=verify,
+        )
+    return JSON(report.as_dict(), headers={"Cache-Control": "no-store"})

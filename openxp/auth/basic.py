@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openxp import audit, crypto, wire
 from openxp.auth import launch, tenant
@@ -114,31 +113,6 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
     )
 
 
-class DeprecationHeaders:
-    """Adds ``DEPRECATION_HEADERS`` to a response whose request authenticated with
-    an API key over Basic: the guard marks the ASGI scope (``mark_deprecated``),
-    so no route has to remember it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.extra = [(k.lower().encode(), v.encode()) for k, v in DEPRECATION_HEADERS.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_marked(message: Message) -> None:
-            if message["type"] == "http.response.start" and scope.get(DEPRECATED_FLAG):
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *(h for h in self.extra if h[0] not in present),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_marked)
-
-
 def mark_deprecated(conn: HTTPConnection) -> None:
+    """The response will carry ``DEPRECATION_HEADERS`` (added by ``SecurityHeaders``)."""
     conn.scope[DEPRECATED_FLAG] = True

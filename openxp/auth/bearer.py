@@ -19,8 +19,7 @@ MAX_TOKEN_LENGTH = 256
 async def principal_for(db: Database, token: str) -> Principal:
     if not token.startswith(crypto.ACCESS_TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken()
-    async with db.read() as conn:
-        record = await grant_store.find_access_token(conn, crypto.digest(token))
+    record = await grant_store.find_access_token(db, crypto.digest(token))
     if record is None or not record.active:
         raise InvalidToken()
     grant = record.grant

@@ -14,7 +14,7 @@ def _authorization(conn: HTTPConnection) -> str | None:
     values = conn.headers.getlist("authorization")
     if len(values) > 1:
         raise InvalidAuthRequest("send the Authorization header once")
-    if "access_token" in conn.query_params:
+    if conn.scope.get("query_string") and "access_token" in conn.query_params:
         if values:
             raise InvalidAuthRequest("send the access token in one place: the Authorization header")
         # RFC 9700 4.3.2: a token in the URL is not accepted; it is as if none was sent.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import delete, insert, select, update
 
 from openxp import crypto, scopes
@@ -35,21 +36,26 @@ class Client:
     disabled: bool
 
 
-def _client(row: Any) -> Client:
-    r = row
+def _list(value: Any) -> list[str]:
+    # Plain SQL hands JSON columns back as text; SQLAlchemy Core, decoded.
+    return list(orjson.loads(value) if isinstance(value, str | bytes) else value)
+
+
+def _client(r: Any) -> Client:
+    """From a Core row's ``_mapping`` or a plain-SQL row."""
     return Client(
-        id=r.id,
-        client_id=r.client_id,
-        tenant_id=r.tenant_id,
-        name=r.name,
-        secret_hash=r.secret_hash,
-        confidential=bool(r.confidential),
-        require_pkce=bool(r.require_pkce),
-        redirect_uris=list(r.redirect_uris),
-        scopes=list(r.scopes),
-        default_scopes=list(r.default_scopes),
-        grant_types=list(r.grant_types),
-        disabled=bool(r.disabled),
+        id=r["id"],
+        client_id=r["client_id"],
+        tenant_id=r["tenant_id"],
+        name=r["name"],
+        secret_hash=r["secret_hash"],
+        confidential=bool(r["confidential"]),
+        require_pkce=bool(r["require_pkce"]),
+        redirect_uris=_list(r["redirect_uris"]),
+        scopes=_list(r["scopes"]),
+        default_scopes=_list(r["default_scopes"]),
+        grant_types=_list(r["grant_types"]),
+        disabled=bool(r["disabled"]),
     )
 
 
@@ -146,12 +152,26 @@ async def create(
 
 async def find(conn: Connection, client_id: str) -> Client | None:
     row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
-    return _client(row) if row else None
+    return _client(row._mapping) if row else None
+
+
+async def find_active(conn: Connection, client_id: str) -> tuple[Client, bool] | None:
+    """The client a token request names, and whether it may act now (neither it nor its
+    tenant disabled): one look-up on the hot path."""
+    row = await conn.fetch_one(
+        "SELECT c.id, c.client_id, c.tenant_id, c.name, c.secret_hash, c.confidential, c.require_pkce,"
+        " c.redirect_uris, c.scopes, c.default_scopes, c.grant_types, c.disabled, t.disabled AS tenant_disabled"
+        " FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.client_id = $1",
+        client_id,
+    )
+    if row is None:
+        return None
+    return _client(row), not (row["disabled"] or row["tenant_disabled"])
 
 
 async def find_by_pk(conn: Connection, client_pk: int) -> Client | None:
     row = (await conn.execute(select(clients).where(clients.c.id == client_pk))).first()
-    return _client(row) if row else None
+    return _client(row._mapping) if row else None
 
 
 async def get(conn: Connection, client_id: str, tenant_id: int | None = None) -> Client:
@@ -163,7 +183,7 @@ async def get(conn: Connection, client_id: str, tenant_id: int | None = None) ->
 
 async def list_for_tenant(conn: Connection, tenant_id: int) -> list[Client]:
     rows = (await conn.execute(select(clients).where(clients.c.tenant_id == tenant_id).order_by(clients.c.id))).all()
-    return [_client(r) for r in rows]
+    return [_client(r._mapping) for r in rows]
 
 
 async def set_disabled(conn: Connection, client: Client, disabled: bool) -> None:

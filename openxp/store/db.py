@@ -16,33 +16,69 @@ another process holds the lock. WAL readers never wait for writers.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+import re
+import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Dialect, Engine, Result, make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql import Executable
+
+log = logging.getLogger("openxp.store")
 
 # How long one write may wait for another process's write lock before failing.
 WRITE_LOCK_TIMEOUT = 30.0
+# Group commit on SQLite: a group is committed once a turn of the event loop brings no
+# new writer, after this many turns, or at this many writers, whichever comes first.
+MAX_GROUP_WAIT_HOPS = 8
+MAX_GROUP_MEMBERS = 64
+# The background checkpoint (SQLite): after commits, at most every CHECKPOINT_PAUSE seconds,
+# and every CHECKPOINT_INTERVAL seconds regardless.
+CHECKPOINT_PAUSE = 0.05
+CHECKPOINT_INTERVAL = 5.0
 # Readers may, rarely, meet a lock (WAL recovery); they wait this long (ms) in place.
 READ_BUSY_TIMEOUT_MS = 200
 
 
+class Lookup(Protocol):
+    """What a single look-up needs: a ``Connection`` or the ``Database`` itself."""
+
+    async def fetch_one(self, sql: str, *args: Any) -> Any: ...
+
+
 class Connection(Protocol):
-    """What repositories may use of a connection."""
+    """What repositories may use of a connection.
+
+    ``execute`` takes SQLAlchemy Core. The hot paths (token grants, the bearer
+    check, statement ingest) use plain SQL instead, with ``$1``-style
+    parameters on both databases: SQLAlchemy's per-statement work cost ~20x
+    the database's own time for a primary-key look-up (docs/benchmarks.md).
+    Rows from plain SQL are read by column name (``row["scope"]``).
+    """
 
     @property
     def dialect(self) -> Dialect: ...
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]: ...
+
+    async def fetch_one(self, sql: str, *args: Any) -> Any: ...
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Any]: ...
+
+    async def run(self, sql: str, *args: Any) -> None: ...
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
 def async_url(url: str) -> str:
@@ -67,132 +103,362 @@ def now() -> float:
     return time.time()
 
 
-class _InlineConnection:
-    """A synchronous SQLite connection behind the async ``execute`` repositories call."""
+_NUMBERED = re.compile(r"\$(\d+)")
 
-    def __init__(self, conn: SyncConnection) -> None:
-        self._conn = conn
+
+@functools.lru_cache(maxsize=256)
+def _qmark(sql: str) -> str:
+    """``$1`` (asyncpg) -> ``?1`` (SQLite): one spelling of plain SQL for both databases."""
+    return _NUMBERED.sub(r"?\1", sql)
+
+
+def _sqlite_connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA foreign_keys=ON")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    return raw
+
+
+class _SqliteConnection:
+    """A SQLite connection used inline: plain SQL on the driver's connection, and SQLAlchemy
+    Core, when asked for, on a SQLAlchemy connection over the *same* driver connection
+    (made lazily: checking one out costs more than a look-up)."""
+
+    def __init__(self, raw: sqlite3.Connection, engine: Engine) -> None:
+        self._raw = raw
+        self._engine = engine
+        self._core: SyncConnection | None = None
 
     @property
     def dialect(self) -> Dialect:
-        return self._conn.dialect
+        return self._engine.dialect
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
-        result = self._conn.execute(statement, parameters)
+        if self._core is None:
+            self._core = self._engine.connect()
+        result = self._core.execute(statement, parameters)
         # Buffer rows, as the asyncio engine does, so a result outlives its connection.
         return result.freeze()() if result.returns_rows else result
 
+    async def fetch_one(self, sql: str, *args: Any) -> Any:
+        cursor = self._raw.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(_qmark(sql), args).fetchone()
 
-def _sqlite_engine(url: str, pool_size: int) -> Engine:
-    path = sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    async def fetch_all(self, sql: str, *args: Any) -> list[Any]:
+        cursor = self._raw.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(_qmark(sql), args).fetchall()
+
+    async def run(self, sql: str, *args: Any) -> None:
+        self._raw.execute(_qmark(sql), args)
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._raw.executemany(_qmark(sql), rows)
+
+    def close(self) -> None:
+        # After our COMMIT or ROLLBACK: SQLAlchemy's reset-on-close then finds no transaction.
+        if self._core is not None:
+            self._core.close()
+            self._core = None
+
+
+class _PostgresConnection:
+    """A pooled SQLAlchemy connection in autocommit mode; transactions are asyncpg's own
+    (``Database.write``), so Core statements and plain SQL share them."""
+
+    def __init__(self, core: AsyncConnection, raw: Any) -> None:
+        self._core = core
+        self._raw = raw
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._core.dialect
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        return await self._core.execute(statement, parameters)
+
+    async def fetch_one(self, sql: str, *args: Any) -> Any:
+        return await self._raw.fetchrow(sql, *args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Any]:
+        return list(await self._raw.fetch(sql, *args))
+
+    async def run(self, sql: str, *args: Any) -> None:
+        await self._raw.execute(sql, *args)
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._raw.executemany(sql, rows)
+
+
+class _NoTransactionControl:
+    """The driver connection as SQLAlchemy sees it: its commit and rollback do nothing, since
+    transactions (and group commits) are ``Database``'s to begin and end."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # closed by Database.dispose
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def _sqlite_engine(url: str, raw: sqlite3.Connection) -> Engine:
+    """SQLAlchemy over a connection openxp made itself (a StaticPool: one per engine)."""
+    shared = _NoTransactionControl(raw)
     engine = create_engine(
         str(make_url(url).set(drivername="sqlite+pysqlite")),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        connect_args={"check_same_thread": False, "isolation_level": None},
+        creator=lambda: shared,
+        poolclass=StaticPool,
+        pool_reset_on_return=None,
     )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: SyncConnection) -> None:
-        # sqlite3's own implicit transactions are off (isolation_level None): we say BEGIN.
-        mode = "IMMEDIATE" if conn.get_execution_options().get("openxp_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
+    # SQLAlchemy's first connect initialises the dialect and then rolls back: done now,
+    # before any transaction of ours could be open on the connection.
+    with engine.connect():
+        pass
     return engine
 
 
-def _is_locked(exc: OperationalError) -> bool:
-    return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+class _Checkpointer:
+    """Copies the WAL back into the database file on a thread of its own.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold, on the
+    event loop, and includes an fsync: measured, it took a 100-statement commit from 1.6 ms
+    to 4.4 ms on average. Here the writer's automatic checkpoint is off and this thread runs
+    a PASSIVE checkpoint (never blocks writers or readers) after commits, while the event
+    loop goes on (sqlite3 releases the GIL while SQLite works)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="openxp-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = _sqlite_connect(self._path, READ_BUSY_TIMEOUT_MS)
+        try:
+            while not self._stopping:
+                self._wake.wait(timeout=CHECKPOINT_INTERVAL)
+                self._wake.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    log.warning("SQLite checkpoint failed; will retry", exc_info=True)
+                time.sleep(CHECKPOINT_PAUSE)  # at most one checkpoint per pause, however busy
+        finally:
+            conn.close()
+
+
+@dataclass
+class _CommitGroup:
+    committed: asyncio.Future[None]
+    members: int = 0
+    committer: asyncio.Task[None] | None = None
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc).lower() or "busy" in str(exc).lower()
 
 
 class Database:
+    """One per process. On SQLite: one writer connection (writes are serialised per
+    process anyway) and one reader connection, both used inline; WAL lets the reader
+    and other processes read while a write is under way. On PostgreSQL: a pool."""
+
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._sqlite: Engine | None = None
         self._async: AsyncEngine | None = None
         if self.is_sqlite:
-            self._sqlite = _sqlite_engine(url, pool_size)
+            path = sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            target = str(path) if path is not None else ":memory:"
+            # The writer never waits inside SQLite: it takes the lock with BEGIN IMMEDIATE,
+            # retried on the event loop (_begin_immediate), and then nothing else can block it.
+            self._writer = _sqlite_connect(target, 0)
+            self._checkpointer: _Checkpointer | None = None
+            if path is not None:
+                self._writer.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer = _Checkpointer(target)
+            self._reader = _sqlite_connect(target, READ_BUSY_TIMEOUT_MS) if path is not None else self._writer
+            self._writer_engine = _sqlite_engine(url, self._writer)
+            self._reader_engine = _sqlite_engine(url, self._reader)
             self._write_lock = asyncio.Lock()
+            self._group: _CommitGroup | None = None
         else:
+            self._pool_size = pool_size
+            self._lookups: Any = None
+            self._lookup_lock = asyncio.Lock()
             self._async = create_async_engine(
-                async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+                async_url(url),
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT",
             )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
-        if self._sqlite is not None:
-            with self._sqlite.connect() as conn:
-                yield _InlineConnection(conn)
+        """Look-ups. Each statement sees the latest committed data (autocommit): a read that
+        needs several statements to agree takes ``write()`` instead."""
+        if self._async is None:
+            conn = _SqliteConnection(self._reader, self._reader_engine)
+            try:
+                yield conn
+            finally:
+                conn.close()
             return
-        assert self._async is not None
-        async with self._async.connect() as aconn:
-            yield aconn
+        async with self._async.connect() as core:
+            yield _PostgresConnection(core, await _driver_connection(core))
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
-        if self._sqlite is None:
-            assert self._async is not None
-            async with self._async.begin() as aconn:
-                yield aconn
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        if self._async is not None:
+            async with self._async.connect() as core:
+                raw = await _driver_connection(core)
+                transaction = raw.transaction()
+                await transaction.start()
+                try:
+                    yield _PostgresConnection(core, raw)
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                await transaction.commit()
             return
         async with self._write_lock:
-            with self._sqlite.connect() as conn:
-                conn = conn.execution_options(openxp_write=True)
-                await self._begin_immediate(conn)
-                try:
-                    yield _InlineConnection(conn)
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
+            group = self._group if self._group is not None else await self._open_group()
+            group.members += 1
+            self._writer.execute("SAVEPOINT member")
+            conn = _SqliteConnection(self._writer, self._writer_engine)
+            try:
+                yield conn
+            except BaseException:
+                if self._writer.in_transaction:  # some SQLite errors end the transaction themselves
+                    self._writer.execute("ROLLBACK TO member")
+                    self._writer.execute("RELEASE member")
+                raise
+            else:
+                self._writer.execute("RELEASE member")
+            finally:
+                conn.close()
+        # Answer only once it is durable: a claimed code or an issued token is real only then.
+        await asyncio.shield(group.committed)
 
-    async def _begin_immediate(self, conn: SyncConnection) -> None:
+    async def _open_group(self) -> _CommitGroup:
+        """Group commit: writes that arrive while one is under way join its transaction, each
+        in its own savepoint (so one failing undoes only itself), and one COMMIT ends them
+        all. A commit costs more than a token exchange's statements (docs/benchmarks.md)."""
+        await self._begin_immediate()
+        group = _CommitGroup(asyncio.get_running_loop().create_future())
+        self._group = group
+        group.committer = asyncio.create_task(self._commit_when_quiet(group))
+        return group
+
+    async def _commit_when_quiet(self, group: _CommitGroup) -> None:
+        seen = 0
+        for _ in range(MAX_GROUP_WAIT_HOPS):
+            if group.members == seen or group.members >= MAX_GROUP_MEMBERS:
+                break
+            seen = group.members
+            await asyncio.sleep(0)  # one turn of the event loop: let waiting writers join
+        async with self._write_lock:
+            self._group = None
+            try:
+                self._writer.execute("COMMIT")
+            except BaseException as exc:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                group.committed.set_exception(exc)
+                group.committed.exception()  # retrieved: members that were cancelled never will
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                group.committed.set_result(None)
+                if self._checkpointer is not None:
+                    self._checkpointer.nudge()
+
+    async def _begin_immediate(self) -> None:
         """Take SQLite's write lock without blocking the event loop."""
         deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
         delay = 0.001
-        # On the driver's connection: through SQLAlchemy this would autobegin.
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        raw.execute("PRAGMA busy_timeout=0")
-        try:
-            while True:
-                try:
-                    conn.begin()
-                    return
-                except OperationalError as exc:
-                    if not _is_locked(exc) or time.monotonic() > deadline:
-                        raise
-                    conn.rollback()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
+        while True:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def fetch_one(self, sql: str, *args: Any) -> Any:
+        """One look-up outside any transaction, with nothing to set up around it: the
+        bearer check's single indexed read."""
+        if self._async is None:
+            cursor = self._reader.cursor()
+            cursor.row_factory = sqlite3.Row
+            return cursor.execute(_qmark(sql), args).fetchone()
+        pool = self._lookups if self._lookups is not None else await self._lookup_pool()
+        return await pool.fetchrow(sql, *args)
+
+    async def _lookup_pool(self) -> Any:
+        """A small asyncpg pool of its own for single look-ups: checking a connection out of
+        SQLAlchemy's pool costs three greenlet switches, more than the look-up itself."""
+        import asyncpg
+
+        async with self._lookup_lock:
+            if self._lookups is None:
+                dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+                self._lookups = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+        return self._lookups
 
     async def ping(self) -> bool:
         try:
             async with self.read() as conn:
-                await conn.execute(text("SELECT 1"))
+                await conn.fetch_one("SELECT 1")
         except Exception:
             return False
         return True
 
     async def dispose(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.dispose()
         if self._async is not None:
+            if self._lookups is not None:
+                await self._lookups.close()
             await self._async.dispose()
+            return
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        self._writer_engine.dispose()
+        self._reader_engine.dispose()
+        self._reader.close()
+        self._writer.close()
+
+
+async def _driver_connection(core: AsyncConnection) -> Any:
+    """asyncpg's own connection under a pooled SQLAlchemy connection."""
+    fairy = await core.get_raw_connection()
+    return fairy.driver_connection
 
 
 def null_pool_engine(url: str) -> AsyncEngine:

@@ -105,55 +105,86 @@ async def _seqs(conn: Connection, tenant_id: int, statement_ids: list[str]) -> d
     found: dict[str, int] = {}
     for start in range(0, len(statement_ids), 500):
         chunk = statement_ids[start : start + 500]
-        rows = await conn.execute(
-            select(statements_t.c.statement_id, statements_t.c.seq).where(
-                statements_t.c.tenant_id == tenant_id, statements_t.c.statement_id.in_(chunk)
-            )
+        marks = ", ".join(f"${i}" for i in range(2, len(chunk) + 2))
+        rows = await conn.fetch_all(
+            f"SELECT statement_id, seq FROM xapi_statements WHERE tenant_id = $1 AND statement_id IN ({marks})",  # noqa: S608
+            tenant_id,
+            *chunk,
         )
-        found.update((r.statement_id, r.seq) for r in rows)
+        found.update((r["statement_id"], r["seq"]) for r in rows)
     return found
 
 
+_INSERT_STATEMENT = (
+    "INSERT INTO xapi_statements (tenant_id, statement_id, stored, voided, verb_id, actor_key, object_activity,"
+    " object_agent, object_statement, registration, payload, authority_key)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+# PostgreSQL: one statement per table whatever the batch size (column arrays, unnest), returning
+# the new seqs. Row by row (executemany) cost PostgreSQL ~35 ms of CPU per 100 statements.
+_INSERT_STATEMENTS_UNNEST = (
+    "INSERT INTO xapi_statements (tenant_id, statement_id, stored, voided, verb_id, actor_key, object_activity,"
+    " object_agent, object_statement, registration, payload, authority_key)"
+    " SELECT $1, * FROM unnest($2::varchar[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::text[],"
+    " $8::text[], $9::varchar[], $10::varchar[], $11::text[], $12::text[])"
+    " RETURNING seq, statement_id"
+)
+_INSERT_LINKS = {
+    "agents": "INSERT INTO xapi_statement_agents (seq, agent_key, tenant_id) VALUES ($1, $2, $3)",
+    "activities": "INSERT INTO xapi_statement_activities (seq, activity_id, tenant_id) VALUES ($1, $2, $3)",
+}
+_INSERT_LINKS_UNNEST = {
+    "agents": "INSERT INTO xapi_statement_agents (seq, agent_key, tenant_id)"
+    " SELECT s, v, $3 FROM unnest($1::bigint[], $2::text[]) AS u(s, v)",
+    "activities": "INSERT INTO xapi_statement_activities (seq, activity_id, tenant_id)"
+    " SELECT s, v, $3 FROM unnest($1::bigint[], $2::text[]) AS u(s, v)",
+}
+
+
 async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
-    """One multi-row INSERT for the statements and one per side table; then voiding."""
+    """One batched INSERT for the statements and one per side table; then voiding.
+
+    Plain SQL (the ingest hot path). SQLite: the driver's executemany (a row costs SQLite
+    microseconds), then one look-up of the new seqs by id, since SQLite cannot batch an
+    INSERT ... RETURNING. PostgreSQL: one INSERT ... SELECT FROM unnest per table."""
     if not batch:
         return
     rows = [
-        {
-            "tenant_id": tenant_id,
-            "statement_id": s.statement_id,
-            "stored": s.stored,
-            "voided": False,
-            "verb_id": s.verb_id,
-            "actor_key": s.actor_key,
-            "object_activity": s.object_activity,
-            "object_agent": s.object_agent,
-            "object_statement": s.object_statement,
-            "registration": s.registration,
-            "payload": s.payload,
-            "authority_key": s.authority_key,
-        }
+        (
+            s.statement_id,
+            s.stored,
+            False,
+            s.verb_id,
+            s.actor_key,
+            s.object_activity,
+            s.object_agent,
+            s.object_statement,
+            s.registration,
+            s.payload,
+            s.authority_key,
+        )
         for s in batch
     ]
-    # A plain multi-row INSERT, then one look-up of the new seqs by id: SQLite cannot batch an
-    # INSERT ... RETURNING that must keep parameter order, and would run it row by row.
-    await conn.execute(insert(statements_t), rows)
-    seq_of = await _seqs(conn, tenant_id, [s.statement_id for s in batch])
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        returned = await conn.fetch_all(_INSERT_STATEMENTS_UNNEST, tenant_id, *columns)
+        seq_of = {r["statement_id"]: r["seq"] for r in returned}
+    else:
+        await conn.run_many(_INSERT_STATEMENT, [(tenant_id, *row) for row in rows])
+        seq_of = await _seqs(conn, tenant_id, [s.statement_id for s in batch])
     seqs = [seq_of[s.statement_id] for s in batch]
-    agent_rows = [
-        {"seq": seq, "agent_key": key, "tenant_id": tenant_id}
-        for seq, s in zip(seqs, batch, strict=True)
-        for key in s.agents
-    ]
-    activity_rows = [
-        {"seq": seq, "activity_id": a, "tenant_id": tenant_id}
-        for seq, s in zip(seqs, batch, strict=True)
-        for a in s.activities
-    ]
-    if agent_rows:
-        await conn.execute(insert(agents_t), agent_rows)
-    if activity_rows:
-        await conn.execute(insert(activities_t), activity_rows)
+    links = {
+        "agents": [(seq, key) for seq, s in zip(seqs, batch, strict=True) for key in s.agents],
+        "activities": [(seq, a) for seq, s in zip(seqs, batch, strict=True) for a in s.activities],
+    }
+    for table, pairs in links.items():
+        if not pairs:
+            continue
+        if postgres:
+            await conn.run(_INSERT_LINKS_UNNEST[table], [p[0] for p in pairs], [p[1] for p in pairs], tenant_id)
+        else:
+            await conn.run_many(_INSERT_LINKS[table], [(seq, value, tenant_id) for seq, value in pairs])
     targets = sorted({s.voids for s in batch if s.voids})
     if targets:
         # Voiding a voiding statement has no effect (the caller refuses it up front).
@@ -236,6 +267,11 @@ async def query(
             s.c.object_statement.in_(select(target.c.statement_id).where(target.c.seq.in_(select(matching.c.seq)))),
         )
         conds.append(s.c.seq.in_(union(select(matching.c.seq), referring)))
+        # The few matching seqs must drive the look-up. Left indexable, ``tenant_id = ?`` lets
+        # SQLite's planner walk every statement of the tenant instead, testing each against
+        # the list (45 ms per request over 100,000 statements); ``+ 0`` keeps the test and
+        # takes it off the planner's list of index keys.
+        conds[0] = (s.c.tenant_id + 0) == tenant_id
     order = s.c.seq.asc() if ascending else s.c.seq.desc()
     rows = await conn.execute(select(*_COLUMNS).where(*conds).order_by(order).limit(limit))
     return [_stored(r) for r in rows]

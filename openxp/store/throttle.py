@@ -8,7 +8,7 @@ could trigger).
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openxp.store.db import Connection, now
@@ -17,10 +17,10 @@ from openxp.store.models import throttles
 
 async def locked_for(conn: Connection, key: str) -> float:
     """Seconds until ``key`` may try again (0 when it may now)."""
-    row = (await conn.execute(select(throttles.c.locked_until).where(throttles.c.key == key))).first()
-    if row is None or row.locked_until is None:
+    row = await conn.fetch_one("SELECT locked_until FROM throttles WHERE key = $1", key)
+    if row is None or row["locked_until"] is None:
         return 0.0
-    return max(0.0, row.locked_until - now())
+    return max(0.0, float(row["locked_until"]) - now())
 
 
 async def record_failure(conn: Connection, key: str, *, limit: int, window: int, lockout: int) -> float:

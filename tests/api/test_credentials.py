@@ -308,3 +308,33 @@ def test_short_lived_password_alphabet(server: Server, password: str) -> None:
     username = f"alpha-{secrets.token_hex(4)}"
     assert create(server, username=username, password=password, ttlMins=5).status_code == 200
     assert lrs(server, "GET", "/statements", basic(username, password), params={"limit": "1"}).status_code == 200
+
+
+def test_whoami_names_the_bearer_tokens_tenant_client_and_scope(server: Server) -> None:
+    """GET /api/auth/me answers from the bearer check alone: tenant, kind, client and scope."""
+    access = str(tokens(server)["access_token"])
+    response = call(server, "GET", "/api/auth/me", f"Bearer {access}", tenant="a")
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["tenant"] == "a"
+    assert body["kind"] == "oauth"
+    assert body["client_id"] == server.clients["c1"]["client_id"]
+    assert body["scope"].split()  # the granted scopes, space-separated
+    assert "key" not in body
+
+
+def test_whoami_refuses_what_the_bearer_check_refuses(server: Server) -> None:
+    access = str(tokens(server)["access_token"])
+    assert call(server, "GET", "/api/auth/me", f"Bearer {access}").status_code == 400  # no tenant named
+    assert call(server, "GET", "/api/auth/me", f"Bearer {access}", tenant="b").status_code == 403
+    assert call(server, "GET", "/api/auth/me", f"Bearer {access}x", tenant="a").status_code == 401
+    assert call(server, "GET", "/api/auth/me", "", tenant="a").status_code == 401
+
+
+def test_whoami_for_an_api_key_names_the_key_and_is_marked_deprecated(server: Server) -> None:
+    response = call(server, "GET", "/api/auth/me", key_auth(server))
+    assert response.status_code == 200, response.text
+    assert response.json()["key"] == server.apikeys["KA"]["key"]
+    assert response.json()["kind"] == "apikey"
+    assert response.headers["deprecation"] == "@1735689600"

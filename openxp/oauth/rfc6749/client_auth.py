@@ -13,7 +13,6 @@ from openxp import audit, crypto, wire
 from openxp.config import Settings
 from openxp.oauth.errors import InvalidClient, InvalidRequest, TooManyRequests
 from openxp.store import clients as client_store
-from openxp.store import tenants as tenant_store
 from openxp.store import throttle
 from openxp.store.clients import Client
 from openxp.store.db import Connection
@@ -48,15 +47,13 @@ async def authenticate(
             raise InvalidClient("client authentication failed: client_id is missing")
         client_id, presented = body_id, body_secret
 
-    client = await client_store.find(conn, client_id) if len(client_id) <= 64 else None
+    found = await client_store.find_active(conn, client_id) if len(client_id) <= 64 else None
+    client, active = found if found is not None else (None, False)
     if client is not None and not client.confidential:
         ok = presented is None
     else:
         ok = client_store.secret_matches(client, presented or "") and presented is not None
-    if ok and client is not None:
-        tenant = await tenant_store.get_by_id(conn, client.tenant_id)
-        ok = not client.disabled and not tenant.disabled
-    if not ok or client is None:
+    if not ok or not active or client is None:
         await _failed(conn, settings, client_id if client is not None else _reference(client_id), ip)
         raise InvalidClient("client authentication failed", headers=challenge)
     return client
