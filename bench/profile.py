@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.run import pg_execute
 from bench.seed import Seeded, seed
 
 Request = tuple[str, str, bytes, dict[str, str]]
@@ -159,21 +160,11 @@ def main() -> None:
             _run(f"sqlite:///{work / 'profile.sqlite3'}", args.op, args.n, work, not args.time_only)
             return
         name = "openxp_profile_" + secrets.token_hex(4)
-        asyncio.run(_pg_admin(args.db, f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_execute(args.db, f'CREATE DATABASE "{name}"'))
         try:
             _run(args.db.rsplit("/", 1)[0] + "/" + name, args.op, args.n, work, not args.time_only)
         finally:
-            asyncio.run(_pg_admin(args.db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _pg_admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+            asyncio.run(pg_execute(args.db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

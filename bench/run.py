@@ -261,24 +261,19 @@ async def _pg_fetch(sql: str, *args: Any) -> list[Any]:
         await conn.close()
 
 
+async def pg_execute(url: str, sql: str) -> None:
+    """One statement on its own connection (also used by bench.profile)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _pg_admin_on(database: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_pg_url(database))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await pg_execute(POSTGRES_ADMIN_URL, sql)
 
 
 def pg_available() -> str | None:
@@ -752,7 +747,7 @@ class Bench:
 
     def _analyze(self) -> None:
         for database in self.pg_databases:
-            asyncio.run(_pg_admin_on(database, "ANALYZE"))
+            asyncio.run(pg_execute(_pg_url(database), "ANALYZE"))
 
     # -- measuring
 

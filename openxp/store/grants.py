@@ -133,16 +133,26 @@ _CLAIM_CODE_JOINED = (
 )
 
 
-async def claim_code(conn: Connection, code_hash: str) -> ClaimedCode | None:
-    """Mark the code used; only the first caller ever gets it back."""
+async def _claim(conn: Connection, claim: str, joined: str, *args: Any) -> tuple[Any, GrantInfo] | None:
+    """Run a claim (``UPDATE … RETURNING``) and read the claimed row's grant: in the same
+    statement on PostgreSQL (``joined``), in a second one on SQLite."""
     if conn.dialect.name == "postgresql":
-        row = await conn.fetch_one(_CLAIM_CODE_JOINED, now(), code_hash)
+        row = await conn.fetch_one(joined, *args)
         info = _grant_info(row) if row is not None else None
     else:
-        row = await conn.fetch_one(_CLAIM_CODE, now(), code_hash)
+        row = await conn.fetch_one(claim, *args)
         info = await grant_info(conn, row["grant_id"]) if row is not None else None
     if row is None or info is None:
         return None
+    return row, info
+
+
+async def claim_code(conn: Connection, code_hash: str) -> ClaimedCode | None:
+    """Mark the code used; only the first caller ever gets it back."""
+    claimed = await _claim(conn, _CLAIM_CODE, _CLAIM_CODE_JOINED, now(), code_hash)
+    if claimed is None:
+        return None
+    row, info = claimed
     return ClaimedCode(info, row["redirect_uri"], row["code_challenge"], row["expires_at"])
 
 
@@ -168,14 +178,10 @@ _CLAIM_REFRESH_JOINED = (
 
 async def claim_refresh(conn: Connection, token_hash: str, client_pk: int) -> ClaimedRefresh | None:
     """Claim for this client only: another client's attempt leaves the token as it was."""
-    if conn.dialect.name == "postgresql":
-        row = await conn.fetch_one(_CLAIM_REFRESH_JOINED, now(), token_hash, client_pk)
-        info = _grant_info(row) if row is not None else None
-    else:
-        row = await conn.fetch_one(_CLAIM_REFRESH, now(), token_hash, client_pk)
-        info = await grant_info(conn, row["grant_id"]) if row is not None else None
-    if row is None or info is None:
+    claimed = await _claim(conn, _CLAIM_REFRESH, _CLAIM_REFRESH_JOINED, now(), token_hash, client_pk)
+    if claimed is None:
         return None
+    row, info = claimed
     return ClaimedRefresh(info, row["expires_at"], row["revoked_at"] is not None)
 
 
