@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.run import pg_execute
+from bench.postgres import pg_execute
 from bench.seed import Seeded, seed
 
 Request = tuple[str, str, bytes, dict[str, str]]
