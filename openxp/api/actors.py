@@ -18,7 +18,7 @@ from starlette.responses import Response
 from openxp import audit
 from openxp.api import criteria as criteria_sql
 from openxp.api import users
-from openxp.api.errors import InvalidParameter, ValidationFailed
+from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, ValidationFailed
 from openxp.api.http import endpoint
 from openxp.api.routes import json_body
 from openxp.auth import Principal
@@ -26,6 +26,7 @@ from openxp.httpio import JSON
 from openxp.runtime import runtime
 from openxp.store import learners as learner_store
 from openxp.store import tenants as tenant_store
+from openxp.store.errors import QueryTimeout
 from openxp.store.learners import LearnerRow
 
 DEFAULT_LIMIT = 100
@@ -33,6 +34,9 @@ MAX_LIMIT = 1000
 MAX_SKIP = 2**31 - 1
 MAX_BODY = 256 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
+# A search scans the tenant's learners, at a cost the criteria decide: it is stopped after this
+# long (off the event loop on both databases: see Database.bounded_read).
+SEARCH_SECONDS = 5.0
 ATTRIBUTES_EXTENSION = "http://clearlrs.com/api/ext/agent/attributes"
 # ClearXP's read-only extensions (status metadata, groups): accepted in a PUT, so that an actor
 # read from ClearXP can be sent back as it is, but not stored.
@@ -103,11 +107,16 @@ async def search_actors(request: Request, principal: Principal) -> Response:
     if unknown:
         hint = "; limit and skip are query parameters" if set(unknown) & {"limit", "skip"} else ""
         raise ValidationFailed(f"unknown member {unknown[0][:50]!r}{hint}", prop=unknown[0][:50])
-    async with rt.db.read() as conn:
-        where = None
-        if body.get("criteria") is not None:
-            where = criteria_sql.compile_criteria(body["criteria"], conn.dialect.name)
-        found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
+    where = None
+    if body.get("criteria") is not None:
+        where = criteria_sql.compile_criteria(body["criteria"], "sqlite" if rt.db.is_sqlite else "postgresql")
+    try:
+        async with rt.db.bounded_read(SEARCH_SECONDS) as conn:
+            found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
+    except QueryTimeout as exc:
+        raise SearchTooCostly(
+            f"{exc}; narrow the criteria (fewer parts or wildcards, a more selective first condition)"
+        ) from None
     return JSON([actor_of(learner, rt.settings.public_url) for learner in found], headers=NO_STORE)
 
 
@@ -199,7 +208,14 @@ async def put_agent(request: Request, principal: Principal) -> Response:
     learner = users.validate_row(0, {"name": name or "-", "attributes": attrs}, id_attributes, report)
     if learner is None:
         problem = report.errors[0]
+        if problem["type"] == "too_many_attributes":
+            raise OverLimit(problem["type"], problem["message"], prop=f"extensions.{ATTRIBUTES_EXTENSION}")
         raise ValidationFailed(problem["message"], prop=problem["type"], value=problem["value"])
+    async with rt.db.read() as conn:
+        names = users.TenantAttributeNames(principal.tenant_id)
+        if not await names.admit(conn, [users.Accepted(0, None, learner)], report):
+            problem = report.errors[-1]
+            raise OverLimit(problem["type"], problem["message"], prop=f"extensions.{ATTRIBUTES_EXTENSION}")
     async with rt.db.write() as conn:
         current = await learner_store.lookup(conn, principal.tenant_id, [learner.identifier])
         stored = current.get(learner.identifier)
@@ -207,7 +223,13 @@ async def put_agent(request: Request, principal: Principal) -> Response:
             # No name given: keep the one we have, or use the identifier for a new learner.
             name = stored.name if stored else learner.identifier
         learner = LearnerRow(learner.identifier, name.strip()[: users.MAX_NAME], learner.attributes)
-        await learner_store.write_batch(conn, principal.tenant_id, [learner])
+        written = await learner_store.write_batch(conn, principal.tenant_id, [learner], users.MAX_ATTRIBUTES)
+        if written.refused:
+            raise OverLimit(
+                "too_many_attributes",
+                f"a user has at most {users.MAX_ATTRIBUTES} attributes, counting those already stored for them",
+                prop=f"extensions.{ATTRIBUTES_EXTENSION}",
+            )
         saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
     assert saved is not None
     audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)
