@@ -471,6 +471,7 @@ class CsvRecords:
         # The file line on which the next record starts (the header is line 1).
         self._line = 1
         self._failure: MalformedInput | None = None
+        self._after_cr = False
 
     def feed(self, data: bytes, final: bool = False) -> list[tuple[int, Any]]:
         """The rows completed by ``data``. At a problem that stops the reading, the rows before it
@@ -496,9 +497,13 @@ class CsvRecords:
             self._quotes += line.count('"')
             if line.endswith(("\n", "\r")) and self._quotes % 2 == 0:
                 record = "".join(self._pending)
+                self._pending, self._pending_size, self._quotes = [], 0, 0
+                if record == "\n" and self._after_cr:
+                    self._after_cr = False  # the second half of a CRLF cut between two blocks
+                    continue
+                self._after_cr = record.endswith("\r")
                 records.append((self._line, record))
                 self._line += _line_breaks(record)
-                self._pending, self._pending_size, self._quotes = [], 0, 0
             elif self._pending_size > MAX_CSV_RECORD:
                 self._failure = MalformedInput(
                     f"a CSV record is longer than {MAX_CSV_RECORD} characters (an unclosed quote?)", self._line
