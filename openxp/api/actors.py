@@ -1,9 +1,11 @@
 """``/api/actors``: the tenant's learners seen as xAPI Agents with attributes.
 
-Every learner is an Agent: ``mbox: mailto:<identifier>`` when the identifier is an
-email address, otherwise ``account: {homePage: OPENXP_PUBLIC_URL, name: <identifier>}``.
-Each item reads ``{"agent": {...}, "attributes": {...}}``, the same shape
-``PUT /api/actors/agents`` takes. Every query is filtered by the caller's tenant.
+Every learner is an Agent in ClearXP's shape (Clear API Reference > Data Model > Actor):
+``{"objectType": "Agent", "name": ..., IFI, "extensions": {ATTRIBUTES_EXTENSION: {...}}}``,
+with the IFI ``mbox: mailto:<identifier>`` when the identifier is an email address, otherwise
+``account: {homePage: OPENXP_PUBLIC_URL, name: <identifier>}``. Lists are JSON arrays of such
+Agents; ``PUT /api/actors/agents`` takes one and answers it after the merge. Every query is
+filtered by the caller's tenant.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from openxp import audit
 from openxp.api import criteria as criteria_sql
 from openxp.api import users
-from openxp.api.errors import InvalidParameter, ValidationFailed
+from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, ValidationFailed
 from openxp.api.http import endpoint
 from openxp.api.routes import json_body
 from openxp.auth import Principal
@@ -24,6 +26,7 @@ from openxp.httpio import JSON
 from openxp.runtime import runtime
 from openxp.store import learners as learner_store
 from openxp.store import tenants as tenant_store
+from openxp.store.errors import QueryTimeout
 from openxp.store.learners import LearnerRow
 
 DEFAULT_LIMIT = 100
@@ -31,6 +34,14 @@ MAX_LIMIT = 1000
 MAX_SKIP = 2**31 - 1
 MAX_BODY = 256 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
+# A search scans the tenant's learners, at a cost the criteria decide: it is stopped after this
+# long (off the event loop on both databases: see Database.bounded_read).
+SEARCH_SECONDS = 5.0
+ATTRIBUTES_EXTENSION = "http://clearlrs.com/api/ext/agent/attributes"
+# ClearXP's read-only extensions (status metadata, groups): accepted in a PUT, so that an actor
+# read from ClearXP can be sent back as it is, but not stored.
+READ_ONLY_EXTENSIONS = frozenset({"http://clearlrs.com/api/ext/agent", "https://clearlrs.com/api/ext/agent/groups"})
+AGENT_MEMBERS = frozenset({"objectType", "name", "mbox", "mbox_sha1sum", "openid", "account", "extensions"})
 
 
 def agent_of(learner: LearnerRow, public_url: str) -> dict[str, Any]:
@@ -42,8 +53,8 @@ def agent_of(learner: LearnerRow, public_url: str) -> dict[str, Any]:
     return agent
 
 
-def _item(learner: LearnerRow, public_url: str) -> dict[str, Any]:
-    return {"agent": agent_of(learner, public_url), "attributes": learner.attributes}
+def actor_of(learner: LearnerRow, public_url: str) -> dict[str, Any]:
+    return {**agent_of(learner, public_url), "extensions": {ATTRIBUTES_EXTENSION: learner.attributes}}
 
 
 def _count(raw: Any, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -80,28 +91,33 @@ async def list_actors(request: Request, principal: Principal) -> Response:
     limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
     async with rt.db.read() as conn:
         found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip)
-    items = [_item(learner, rt.settings.public_url) for learner in found]
-    return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
+    return JSON([actor_of(learner, rt.settings.public_url) for learner in found], headers=NO_STORE)
 
 
 @endpoint("actors/read")
 async def search_actors(request: Request, principal: Principal) -> Response:
-    """POST /api/actors/search {"criteria": {...}, "limit": N, "skip": N}."""
+    """POST /api/actors/search?limit=&skip= {"criteria": {...}}: limit and skip are query
+    parameters, as ClearXP documents them; the answer is a JSON array of Agents."""
     rt = runtime(request)
+    limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
     body = await json_body(request, MAX_BODY)
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be an object with criteria", prop="body")
-    unknown = set(body) - {"criteria", "limit", "skip"}
+    unknown = sorted(set(body) - {"criteria"})
     if unknown:
-        raise ValidationFailed(f"unknown member {sorted(unknown)[0][:50]!r}", prop=sorted(unknown)[0][:50])
-    limit, skip = _page(body.get("limit"), body.get("skip"))
-    async with rt.db.read() as conn:
-        where = None
-        if body.get("criteria") is not None:
-            where = criteria_sql.compile_criteria(body["criteria"], conn.dialect.name)
-        found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
-    items = [_item(learner, rt.settings.public_url) for learner in found]
-    return JSON({"actors": items, "limit": limit, "skip": skip}, headers=NO_STORE)
+        hint = "; limit and skip are query parameters" if set(unknown) & {"limit", "skip"} else ""
+        raise ValidationFailed(f"unknown member {unknown[0][:50]!r}{hint}", prop=unknown[0][:50])
+    where = None
+    if body.get("criteria") is not None:
+        where = criteria_sql.compile_criteria(body["criteria"], "sqlite" if rt.db.is_sqlite else "postgresql")
+    try:
+        async with rt.db.bounded_read(SEARCH_SECONDS) as conn:
+            found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip, where)
+    except QueryTimeout as exc:
+        raise SearchTooCostly(
+            f"{exc}; narrow the criteria (fewer parts or wildcards, a more selective first condition)"
+        ) from None
+    return JSON([actor_of(learner, rt.settings.public_url) for learner in found], headers=NO_STORE)
 
 
 @endpoint("actors/read")
@@ -118,21 +134,19 @@ async def attributes(request: Request, principal: Principal) -> Response:
     return JSON({"attributes": items}, headers=NO_STORE)
 
 
-def _identify(agent: Any, id_attributes: list[str], attrs: dict[str, Any], public_url: str) -> None:
+def _identify(agent: dict[str, Any], id_attributes: list[str], attrs: dict[str, Any], public_url: str) -> None:
     """Copy the Agent's identifier into the attribute that identifies learners (in place)."""
-    if not isinstance(agent, dict):
-        raise ValidationFailed("agent must be an xAPI Agent object", prop="agent")
     if agent.get("objectType", "Agent") != "Agent":
-        raise ValidationFailed("agent.objectType must be Agent", prop="agent.objectType")
+        raise ValidationFailed("objectType must be Agent", prop="objectType")
     ifis = [k for k in ("mbox", "mbox_sha1sum", "openid", "account") if k in agent]
     if len(ifis) != 1:
-        raise ValidationFailed("an Agent has exactly one of mbox, mbox_sha1sum, openid, account", prop="agent")
+        raise ValidationFailed("an Agent has exactly one of mbox, mbox_sha1sum, openid, account", prop="body")
     if ifis[0] == "mbox":
         mbox = agent["mbox"]
         if not isinstance(mbox, str) or not mbox.startswith("mailto:") or not users.is_email(mbox[7:]):
-            raise ValidationFailed("agent.mbox must be mailto:<email address>", prop="agent.mbox")
+            raise ValidationFailed("mbox must be mailto:<email address>", prop="mbox")
         email_attrs = [a for a in id_attributes if "email" in a.lower()]
-        _set_identifier(attrs, email_attrs[0] if email_attrs else "Email", mbox[7:].lower(), "agent.mbox")
+        _set_identifier(attrs, email_attrs[0] if email_attrs else "Email", mbox[7:].lower(), "mbox")
     elif ifis[0] == "account":
         account = agent["account"]
         if (
@@ -141,31 +155,51 @@ def _identify(agent: Any, id_attributes: list[str], attrs: dict[str, Any], publi
             or not isinstance(account.get("name"), str)
             or not account["name"].strip()
         ):
-            raise ValidationFailed(f"agent.account must be {{homePage: {public_url}, name: ...}}", prop="agent.account")
-        _set_identifier(attrs, id_attributes[0], account["name"].strip(), "agent.account")
+            raise ValidationFailed(f"account must be {{homePage: {public_url}, name: ...}}", prop="account")
+        _set_identifier(attrs, id_attributes[0], account["name"].strip(), "account")
     else:
-        raise ValidationFailed("agents are identified by mbox or account here", prop=f"agent.{ifis[0]}")
+        raise ValidationFailed("agents are identified by mbox or account here", prop=ifis[0])
 
 
 def _set_identifier(attrs: dict[str, Any], key: str, value: str, prop: str) -> None:
     given = attrs.get(key)
     if given is not None and str(given).strip().lower() != value.lower():
-        raise ValidationFailed(f"attributes.{key} differs from the agent's identifier", prop=prop)
+        raise ValidationFailed(f"attribute {key} differs from the agent's identifier", prop=prop)
     attrs[key] = value
+
+
+def _attributes_of(agent: dict[str, Any]) -> dict[str, Any]:
+    extensions = agent.get("extensions", {})
+    if not isinstance(extensions, dict):
+        raise ValidationFailed("extensions must be an object", prop="extensions")
+    unknown = sorted(set(extensions) - {ATTRIBUTES_EXTENSION} - READ_ONLY_EXTENSIONS)
+    if unknown:
+        raise ValidationFailed(
+            f"unknown extension {unknown[0][:100]!r}; attributes go under {ATTRIBUTES_EXTENSION}",
+            prop=f"extensions.{unknown[0][:100]}",
+        )
+    attrs = extensions.get(ATTRIBUTES_EXTENSION, {})
+    if not isinstance(attrs, dict):
+        raise ValidationFailed("the attributes extension must be an object", prop=f"extensions.{ATTRIBUTES_EXTENSION}")
+    return dict(attrs)
 
 
 @endpoint("actors/write")
 async def put_agent(request: Request, principal: Principal) -> Response:
-    """PUT /api/actors/agents {"agent": {...}, "attributes": {...}}: create or update one learner."""
+    """PUT /api/actors/agents with an xAPI Agent (attributes in the attributes extension): create
+    or update one learner, merging attributes; answers the actor after the merge."""
     rt = runtime(request)
-    body = await json_body(request, MAX_BODY)
-    if not isinstance(body, dict) or "agent" not in body:
-        raise ValidationFailed("the body must be an object with agent and attributes", prop="body")
-    attrs = body.get("attributes", {})
-    if not isinstance(attrs, dict):
-        raise ValidationFailed("attributes must be an object", prop="attributes")
-    attrs = dict(attrs)
-    agent = body["agent"]
+    agent = await json_body(request, MAX_BODY)
+    if not isinstance(agent, dict):
+        raise ValidationFailed("the body must be an xAPI Agent object", prop="body")
+    unknown = sorted(set(agent) - AGENT_MEMBERS)
+    if unknown:
+        raise ValidationFailed(
+            f"unknown member {unknown[0][:50]!r}; the body is the xAPI Agent itself, with attributes under "
+            f"extensions[{ATTRIBUTES_EXTENSION!r}]",
+            prop=unknown[0][:50],
+        )
+    attrs = _attributes_of(agent)
     async with rt.db.read() as conn:
         id_attributes = (await tenant_store.get_by_id(conn, principal.tenant_id)).user_id_attributes
     _identify(agent, id_attributes, attrs, rt.settings.public_url)
@@ -174,7 +208,14 @@ async def put_agent(request: Request, principal: Principal) -> Response:
     learner = users.validate_row(0, {"name": name or "-", "attributes": attrs}, id_attributes, report)
     if learner is None:
         problem = report.errors[0]
+        if problem["type"] == "too_many_attributes":
+            raise OverLimit(problem["type"], problem["message"], prop=f"extensions.{ATTRIBUTES_EXTENSION}")
         raise ValidationFailed(problem["message"], prop=problem["type"], value=problem["value"])
+    async with rt.db.read() as conn:
+        names = users.TenantAttributeNames(principal.tenant_id)
+        if not await names.admit(conn, [users.Accepted(0, None, learner)], report):
+            problem = report.errors[-1]
+            raise OverLimit(problem["type"], problem["message"], prop=f"extensions.{ATTRIBUTES_EXTENSION}")
     async with rt.db.write() as conn:
         current = await learner_store.lookup(conn, principal.tenant_id, [learner.identifier])
         stored = current.get(learner.identifier)
@@ -182,8 +223,14 @@ async def put_agent(request: Request, principal: Principal) -> Response:
             # No name given: keep the one we have, or use the identifier for a new learner.
             name = stored.name if stored else learner.identifier
         learner = LearnerRow(learner.identifier, name.strip()[: users.MAX_NAME], learner.attributes)
-        await learner_store.write_batch(conn, principal.tenant_id, [learner])
+        written = await learner_store.write_batch(conn, principal.tenant_id, [learner], users.MAX_ATTRIBUTES)
+        if written.refused:
+            raise OverLimit(
+                "too_many_attributes",
+                f"a user has at most {users.MAX_ATTRIBUTES} attributes, counting those already stored for them",
+                prop=f"extensions.{ATTRIBUTES_EXTENSION}",
+            )
         saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
     assert saved is not None
     audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)
-    return JSON({**_item(saved, rt.settings.public_url), "new": stored is None}, headers=NO_STORE)
+    return JSON(actor_of(saved, rt.settings.public_url), headers=NO_STORE)

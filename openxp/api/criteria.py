@@ -5,36 +5,41 @@ comparison ``{OP: [{"type": "attribute", "key": K}, VALUE]}`` with OP one of
 ``= != < <= > >=``. VALUE decides how attributes compare:
 
 - a string compares as text; with ``=`` and ``!=`` a ``*`` matches any run of
-  characters (SQL LIKE, case-insensitive; ``%`` and ``_`` match themselves);
+  characters (case-insensitive; ``%`` and ``_`` match themselves). A pattern has at
+  most MAX_WILDCARD_VALUE characters and MAX_WILDCARDS runs of ``*``, a search at most
+  MAX_WILDCARD_TERMS such patterns: with those, and the store's linear matching
+  (openxp.store.criteria), a search costs O(learners x criteria x value length);
 - a number compares numerically, with JSON numbers and with strings that look like
   numbers (CSV imports store strings); other values never match;
 - ``true``/``false`` match JSON booleans (``=`` and ``!=`` only);
 - ``null`` with ``=`` matches learners without the attribute, with ``!=`` those with it.
 
 ``!=`` also matches learners that lack the attribute. Everything is evaluated in
-the database, always inside the caller's tenant (the caller adds that condition).
-Values travel as bound parameters, never as SQL text.
+the database, always inside the caller's tenant (the caller adds that condition);
+the SQL is built in openxp.store.criteria.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, not_, or_
-from sqlalchemy.types import Float
+from sqlalchemy import ColumnElement
 
 from openxp.api.errors import InvalidCriteria
-from openxp.store.models import learners
+from openxp.store.criteria import CriteriaSql
 
 MAX_DEPTH = 20
 MAX_NODES = 200
 MAX_KEY = 200
 MAX_VALUE = 2000
+MAX_WILDCARD_VALUE = 100
+MAX_WILDCARDS = 4
+MAX_WILDCARD_TERMS = 20
 COMPARATORS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 LOGICAL = frozenset({"and", "or"})
-# Digits limited so that PostgreSQL's float cast can never overflow.
-_PG_NUMBER = r"^\s*-?[0-9]{1,15}(\.[0-9]{1,15})?([eE][-+]?[0-9]{1,2})?\s*$"
+_STARS = re.compile(r"\*+")
 
 
 def compile_criteria(criteria: Any, dialect: str) -> ColumnElement[bool]:
@@ -43,8 +48,9 @@ def compile_criteria(criteria: Any, dialect: str) -> ColumnElement[bool]:
 
 class _Compiler:
     def __init__(self, dialect: str) -> None:
-        self.postgres = dialect == "postgresql"
+        self.sql = CriteriaSql(dialect)
         self.nodes = 0
+        self.wildcards = 0
 
     def node(self, value: Any, path: str, depth: int) -> ColumnElement[bool]:
         if depth > MAX_DEPTH:
@@ -60,7 +66,7 @@ class _Compiler:
             if not isinstance(operands, list) or not operands:
                 raise InvalidCriteria(f"{op} takes a non-empty array of criteria", path=where)
             parts = [self.node(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(operands)]
-            return and_(*parts) if op == "and" else or_(*parts)
+            return self.sql.all_of(parts) if op == "and" else self.sql.any_of(parts)
         if op in COMPARATORS:
             if not isinstance(operands, list) or len(operands) != 2:
                 raise InvalidCriteria(f"{op} takes [{{'type': 'attribute', 'key': ...}}, value]", path=where)
@@ -71,13 +77,11 @@ class _Compiler:
         if value is None:
             if op not in ("=", "!="):
                 raise InvalidCriteria("null works only with = and !=", path=path)
-            present = self.present(key)
-            return not_(present) if op == "=" else present
+            return self.sql.missing(key) if op == "=" else self.sql.present(key)
         if isinstance(value, bool):
             if op not in ("=", "!="):
                 raise InvalidCriteria("true and false work only with = and !=", path=path)
-            matches = self.boolean(key, value)
-            return matches if op == "=" else or_(not_(self.present(key)), not_(matches))
+            return self.sql.boolean(op, key, value)
         if isinstance(value, int | float):
             try:
                 number = float(value)
@@ -85,69 +89,25 @@ class _Compiler:
                 number = math.inf
             if not math.isfinite(number):
                 raise InvalidCriteria("numbers must be finite", path=path)
-            return _apply(op, self.number(key), literal(number, Float()))
+            return self.sql.number(op, key, number)
         if isinstance(value, str):
             if len(value) > MAX_VALUE:
                 raise InvalidCriteria(f"values are at most {MAX_VALUE} characters", path=path)
-            column = self.text(key)
             if op in ("=", "!=") and "*" in value:
-                matches = column.ilike(_like_pattern(value), escape="\\")
-                return matches if op == "=" else or_(column.is_(None), not_(matches))
-            if self.postgres:
-                column = column.collate("C")  # compare as the code points do, as SQLite does
-            return _apply(op, column, literal(value, String()))
+                return self.sql.wildcard(op, key, self.wildcard_segments(value, path))
+            return self.sql.text(op, key, value)
         raise InvalidCriteria("values are strings, numbers, true, false or null", path=path)
 
-    # Typed views of one attribute.
-
-    def _path(self, key: str) -> Any:
-        return literal('$."' + key + '"', String())
-
-    def present(self, key: str) -> ColumnElement[bool]:
-        if self.postgres:
-            return func.json_typeof(learners.c.attributes[key]).is_not(None) & (
-                func.json_typeof(learners.c.attributes[key]) != "null"
-            )
-        kind = func.json_type(learners.c.attributes, self._path(key))
-        return kind.is_not(None) & (kind != "null")
-
-    def boolean(self, key: str, value: bool) -> ColumnElement[bool]:
-        word = "true" if value else "false"
-        if self.postgres:
-            return (func.json_typeof(learners.c.attributes[key]) == "boolean") & (
-                learners.c.attributes[key].as_string() == word
-            )
-        return func.json_type(learners.c.attributes, self._path(key)) == word
-
-    def text(self, key: str) -> ColumnElement[Any]:
-        if self.postgres:
-            return learners.c.attributes[key].as_string()
-        path = self._path(key)
-        kind = func.json_type(learners.c.attributes, path)
-        return case(
-            (kind.in_(["true", "false"]), kind),
-            (kind.in_(["integer", "real", "text"]), cast(func.json_extract(learners.c.attributes, path), String())),
-            else_=None,
-        )
-
-    def number(self, key: str) -> ColumnElement[Any]:
-        if self.postgres:
-            kind = func.json_typeof(learners.c.attributes[key])
-            raw = learners.c.attributes[key].as_string()
-            return case(
-                (kind == "number", cast(raw, Float())),
-                ((kind == "string") & raw.regexp_match(_PG_NUMBER), cast(func.trim(raw), Float())),
-                else_=None,
-            )
-        path = self._path(key)
-        kind = func.json_type(learners.c.attributes, path)
-        raw = func.trim(func.json_extract(learners.c.attributes, path))
-        numeric_text = (kind == "text") & (raw != "") & raw.op("NOT GLOB")("*[^0-9.eE+-]*") & raw.op("GLOB")("*[0-9]*")
-        return case(
-            (kind.in_(["integer", "real"]), func.json_extract(learners.c.attributes, path)),
-            (numeric_text, cast(raw, Float())),
-            else_=None,
-        )
+    def wildcard_segments(self, value: str, path: str) -> list[str]:
+        self.wildcards += 1
+        if self.wildcards > MAX_WILDCARD_TERMS:
+            raise InvalidCriteria(f"a search has at most {MAX_WILDCARD_TERMS} values with * wildcards", path=path)
+        if len(value) > MAX_WILDCARD_VALUE:
+            raise InvalidCriteria(f"a value with * wildcards is at most {MAX_WILDCARD_VALUE} characters", path=path)
+        segments = _STARS.split(value)
+        if len(segments) - 1 > MAX_WILDCARDS:
+            raise InvalidCriteria(f"a value has at most {MAX_WILDCARDS} * wildcards", path=path)
+        return segments
 
 
 def _attribute_key(operand: Any, path: str) -> str:
@@ -160,22 +120,3 @@ def _attribute_key(operand: Any, path: str) -> str:
         # SQLite's JSON paths cannot quote these; refuse rather than match the wrong attribute.
         raise InvalidCriteria("attribute keys in criteria cannot contain quotes or backslashes", path=path)
     return key
-
-
-def _like_pattern(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
-
-
-def _apply(op: str, left: ColumnElement[Any], right: Any) -> ColumnElement[bool]:
-    if op == "=":
-        return left == right
-    if op == "!=":
-        return or_(left.is_(None), left != right)
-    if op == "<":
-        return left < right
-    if op == "<=":
-        return left <= right
-    if op == ">":
-        return left > right
-    return left >= right

@@ -34,6 +34,14 @@ class ValidationFailed(ApiError):
         )
 
 
+class OverLimit(ValidationFailed):
+    """One learner over a per-learner or per-tenant limit (400); ``error`` names which."""
+
+    def __init__(self, code: str, message: str, *, prop: str, value: Any = None) -> None:
+        super().__init__(message, prop=prop, value=value)
+        self.error = code
+
+
 class UnsupportedMedia(ApiError):
     status = 415
     error = "unsupported_media_type"
@@ -42,6 +50,18 @@ class UnsupportedMedia(ApiError):
 class TooLarge(ApiError):
     status = 413
     error = "payload_too_large"
+
+
+class InputLimit(ApiError):
+    """A request over one of the input limits of /api (docs/security.md); ``error`` names which."""
+
+    status = 413
+
+    def __init__(self, code: str, message: str, *, prop: str, limit: int) -> None:
+        super().__init__(
+            message, body=[{"name": "LimitExceeded", "description": message, "property": prop, "value": limit}]
+        )
+        self.error = code
 
 
 class InvalidParameter(ApiError):
@@ -64,6 +84,12 @@ class InvalidCriteria(ApiError):
         super().__init__(
             message, body=[{"name": "ValidationError", "description": message, "property": path, "value": None}]
         )
+
+
+class SearchTooCostly(ApiError):
+    """A search that ran into its time limit and was stopped."""
+
+    error = "search_too_costly"
 
 
 class InvalidCsv(ApiError):

@@ -13,6 +13,7 @@ from openxp import audit, wire
 from openxp.api import users
 from openxp.api.errors import (
     ImportInterrupted,
+    InputLimit,
     InvalidCsv,
     InvalidParameter,
     TooLarge,
@@ -32,12 +33,19 @@ MAX_CSV_BODY = 1024 * 1024 * 1024
 
 
 async def json_body(request: Request, limit: int) -> Any:
+    return parse_json_body(await json_bytes(request, limit))
+
+
+async def json_bytes(request: Request, limit: int) -> bytes:
     if media_type(request) != "application/json":
         raise UnsupportedMedia("send the body as application/json (or text/csv where accepted)")
     try:
-        raw = await read_body(request, limit)
+        return await read_body(request, limit)
     except BodyTooLarge as exc:
         raise TooLarge(str(exc)) from None
+
+
+def parse_json_body(raw: bytes) -> Any:
     if not raw.strip():
         # The seed's step 4 example posts no body at all: treat it as an empty request.
         return {}
@@ -90,15 +98,11 @@ async def _csv_batches(request: Request) -> AsyncIterator[list[tuple[int, Any]]]
         yield rows
 
 
-def _progress(report: users.Report) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": "ImportReport",
-            "description": "the import so far",
-            "property": "report",
-            "value": {**report.as_dict(), "written": report.written},
-        }
-    ]
+def _progress(report: users.Report, stopped_at_line: int | None = None) -> list[dict[str, Any]]:
+    value = {**report.as_dict(), "written": report.written}
+    if stopped_at_line is not None:
+        value["stoppedAtLine"] = stopped_at_line
+    return [{"name": "ImportReport", "description": "the import so far", "property": "report", "value": value}]
 
 
 @endpoint("users/import")
@@ -113,15 +117,21 @@ async def import_users(request: Request, principal: Principal) -> Response:
         verify = _query_flag(request, "verify")
         chunks = users.rechunk(_csv_batches(request))
     else:
-        rows, verify = _json_rows(await json_body(request, MAX_IMPORT_BODY))
+        raw = await json_bytes(request, MAX_IMPORT_BODY)
+        try:
+            users.check_json_row_count(raw)
+        except users.LimitExceeded as exc:
+            raise InputLimit(exc.code, exc.message, prop=exc.prop, limit=exc.limit) from None
+        rows, verify = _json_rows(parse_json_body(raw))
+        del raw
         verify = verify or _query_flag(request, "verify")
         chunks = users.chunked(rows)
     try:
         await users.run_import(rt.db, principal.tenant_id, chunks, verify=verify, report=report)
+    except users.LimitExceeded as exc:
+        raise InputLimit(exc.code, exc.message, prop=exc.prop, limit=exc.limit) from None
     except users.MalformedInput as exc:
-        raise InvalidCsv(
-            f"{exc.message}; rows before it were imported ({report.written} written)", body=_progress(report)
-        ) from None
+        raise InvalidCsv(users.stop_message(exc, report, verify), body=_progress(report, exc.line)) from None
     except users.ImportInterrupted:
         log.warning("user import interrupted for tenant %s after %d rows", principal.tenant, report.written)
         raise ImportInterrupted(

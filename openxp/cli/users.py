@@ -82,9 +82,14 @@ def users_import(
     except StoreError as exc:
         fail(str(exc))
     except user_import.MalformedInput as exc:
-        failure = exc.message
+        failure = user_import.stop_message(exc, report, verify)
+    except user_import.LimitExceeded as exc:
+        failure = f"{exc.message}; nothing was imported"
     except user_import.ImportInterrupted:
-        failure = "storage failed; each chunk of rows is written whole or not at all"
+        failure = (
+            f"storage failed; {report.written} rows were written before it "
+            "(each chunk of rows is written whole or not at all)"
+        )
     audit_command()
     result = {**report.as_dict(), "written": report.written, "verify": verify}
     if failure:
@@ -96,4 +101,4 @@ def users_import(
     )
     emit(as_json, result, human)
     if failure:
-        fail(f"{failure} ({report.written} rows were written)")
+        fail(failure)

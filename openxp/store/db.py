@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Dialect, Engine, Result, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql import Executable
@@ -163,6 +164,51 @@ class _SqliteConnection:
         if self._core is not None:
             self._core.close()
             self._core = None
+
+
+class _SqliteThreadConnection:
+    """``Database.bounded_read`` on SQLite: each statement runs in a worker thread."""
+
+    def __init__(self, db: Database, seconds: float) -> None:
+        self._db = db
+        self._seconds = seconds
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db._reader_engine.dialect
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        def work(engine: Engine) -> Any:
+            with engine.connect() as core:
+                result = core.execute(statement, parameters)
+                return result.freeze() if result.returns_rows else None
+
+        frozen = await asyncio.to_thread(self._db._run_bounded, self._seconds, work)
+        if frozen is None:
+            raise ValueError("bounded reads run queries only")
+        return frozen()
+
+    async def fetch_one(self, sql: str, *args: Any) -> Any:
+        rows = await self.fetch_all(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Any]:
+        def work(engine: Engine) -> list[Any]:
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.row_factory = sqlite3.Row  # type: ignore[attr-defined]
+                return list(cursor.execute(_qmark(sql), args).fetchall())
+            finally:
+                raw.close()
+
+        return await asyncio.to_thread(self._db._run_bounded, self._seconds, work)
+
+    async def run(self, sql: str, *args: Any) -> None:
+        raise ValueError("bounded reads do not write")
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise ValueError("bounded reads do not write")
 
 
 class _PostgresConnection:
@@ -301,6 +347,9 @@ class Database:
                 self._writer.execute("PRAGMA wal_autocheckpoint=0")
                 self._checkpointer = _Checkpointer(target)
             self._reader = _sqlite_connect(target, READ_BUSY_TIMEOUT_MS) if path is not None else self._writer
+            self._target = target
+            self._bounded: tuple[sqlite3.Connection, Engine] | None = None
+            self._bounded_lock = threading.Lock()
             self._writer_engine = _sqlite_engine(url, self._writer)
             self._reader_engine = _sqlite_engine(url, self._reader)
             self._write_lock = asyncio.Lock()
@@ -330,6 +379,46 @@ class Database:
             return
         async with self._async.connect() as core:
             yield _PostgresConnection(core, await _driver_connection(core))
+
+    @asynccontextmanager
+    async def bounded_read(self, seconds: float) -> AsyncIterator[Connection]:
+        """A read whose statements are stopped after ``seconds`` (``QueryTimeout``): for queries
+        whose cost the caller's input decides. PostgreSQL: ``statement_timeout`` in a read
+        transaction of its own. SQLite: on a connection of its own, in a worker thread (SQLite
+        lets go of the GIL while it works, so the event loop keeps serving other requests), with
+        a progress handler that interrupts the statement at the deadline."""
+        from openxp.store.errors import QueryTimeout
+
+        if self._async is None and self._target == ":memory:":
+            async with self.read() as conn:  # nothing else can open an in-memory database
+                yield conn
+            return
+        if self._async is None:
+            conn = _SqliteThreadConnection(self, seconds)
+            try:
+                yield conn
+            except DBAPIError as exc:
+                if isinstance(exc.orig, sqlite3.OperationalError) and "interrupted" in str(exc.orig):
+                    raise QueryTimeout(seconds) from None
+                raise
+            return
+        async with self._async.connect() as core:
+            raw = await _driver_connection(core)
+            transaction = raw.transaction(readonly=True)
+            await transaction.start()
+            try:
+                await raw.execute(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+                yield _PostgresConnection(core, raw)
+            except DBAPIError as exc:
+                await transaction.rollback()
+                if getattr(exc.orig, "sqlstate", None) == "57014" or "statement timeout" in str(exc.orig):
+                    raise QueryTimeout(seconds) from None
+                raise
+            except BaseException:
+                await transaction.rollback()
+                raise
+            else:
+                await transaction.rollback()  # read only: nothing to commit
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
@@ -441,6 +530,21 @@ class Database:
             return False
         return True
 
+    def _run_bounded(self, seconds: float, work: Any) -> Any:
+        """In a worker thread: ``work(engine)`` on the bounded-read connection, one at a time,
+        each statement stopped ``seconds`` after it starts."""
+        with self._bounded_lock:
+            deadline = time.monotonic() + seconds
+            if self._bounded is None:
+                raw = _sqlite_connect(self._target, READ_BUSY_TIMEOUT_MS)
+                self._bounded = (raw, _sqlite_engine(self.url, raw))
+            raw, engine = self._bounded
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+            try:
+                return work(engine)
+            finally:
+                raw.set_progress_handler(None, 0)
+
     async def dispose(self) -> None:
         if self._async is not None:
             if self._lookups is not None:
@@ -453,6 +557,11 @@ class Database:
         self._reader_engine.dispose()
         self._reader.close()
         self._writer.close()
+        with self._bounded_lock:
+            if self._bounded is not None:
+                self._bounded[1].dispose()
+                self._bounded[0].close()
+                self._bounded = None
 
 
 async def _driver_connection(core: AsyncConnection) -> Any:

@@ -15,3 +15,11 @@ class AlreadyExists(StoreError):
 
 class Invalid(StoreError):
     pass
+
+
+class QueryTimeout(StoreError):
+    """A query stopped at its time limit (``Database.bounded_read``)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the query ran longer than {seconds:g} s and was stopped")
+        self.seconds = seconds

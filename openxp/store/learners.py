@@ -34,6 +34,8 @@ class Stored:
 class Written:
     new: int
     existing: int
+    # Identifiers not written: merged with what the learner has, they would pass max_attributes.
+    refused: tuple[str, ...] = ()
 
 
 async def lookup(conn: Connection, tenant_id: int, identifiers: Iterable[str]) -> dict[str, Stored]:
@@ -55,14 +57,23 @@ async def existing_identifiers(conn: Connection, tenant_id: int, identifiers: It
     return set(await lookup(conn, tenant_id, identifiers))
 
 
-async def write_batch(conn: Connection, tenant_id: int, rows: list[LearnerRow]) -> Written:
+async def write_batch(
+    conn: Connection, tenant_id: int, rows: list[LearnerRow], max_attributes: int | None = None
+) -> Written:
     """Upsert ``rows`` (distinct identifiers) in one batched INSERT and one batched UPDATE.
 
-    Existing learners keep attributes the row does not name (the import merges).
-    Run inside a write transaction: the look-up and the writes must see the same rows.
+    Existing learners keep attributes the row does not name (the import merges); a row whose
+    merged attributes would number more than ``max_attributes`` is left out and named in
+    ``refused``. Run inside a write transaction: the look-up and the writes must see the same rows.
     """
     t = now()
     current = await lookup(conn, tenant_id, (r.identifier for r in rows))
+    refused: tuple[str, ...] = ()
+    if max_attributes is not None:
+        over = {r.identifier for r in rows if merged_attribute_count(current.get(r.identifier), r) > max_attributes}
+        if over:
+            refused = tuple(r.identifier for r in rows if r.identifier in over)
+            rows = [r for r in rows if r.identifier not in over]
     fresh = [r for r in rows if r.identifier not in current]
     if fresh:
         await conn.execute(
@@ -99,7 +110,13 @@ async def write_batch(conn: Connection, tenant_id: int, rows: list[LearnerRow]) 
             ),
             changed,
         )
-    return Written(new=len(fresh), existing=len(changed))
+    return Written(new=len(fresh), existing=len(changed), refused=refused)
+
+
+def merged_attribute_count(stored: Stored | None, row: LearnerRow) -> int:
+    if stored is None:
+        return len(row.attributes)
+    return len(stored.attributes.keys() | row.attributes.keys())
 
 
 async def refresh_statistics(conn: Connection) -> None:
@@ -162,6 +179,33 @@ _SCHEMA_TYPE = {
     "false": "boolean",
     "boolean": "boolean",
 }
+
+
+_HAS_ATTRIBUTE = {
+    # Stops at the first learner that has it: a known name costs a few rows, a new one a scan.
+    "sqlite": "SELECT 1 FROM learners WHERE tenant_id = $1 AND json_type(attributes, $2) IS NOT NULL LIMIT 1",
+    "postgresql": "SELECT 1 FROM learners WHERE tenant_id = $1 AND (attributes::jsonb) ? $2 LIMIT 1",
+}
+_ATTRIBUTE_NAMES = {
+    "sqlite": "SELECT DISTINCT j.key AS key FROM learners, json_each(learners.attributes) AS j "
+    "WHERE learners.tenant_id = $1",
+    "postgresql": "SELECT DISTINCT j.key AS key FROM learners, json_object_keys(learners.attributes) AS j(key) "
+    "WHERE learners.tenant_id = $1",
+}
+
+
+async def has_attribute(conn: Connection, tenant_id: int, name: str) -> bool:
+    if conn.dialect.name == "sqlite":
+        # A JSON path quotes the name; a name holding a quote or backslash is probed by json_each.
+        if '"' in name or "\\" in name:
+            return name in await attribute_names(conn, tenant_id)
+        return await conn.fetch_one(_HAS_ATTRIBUTE["sqlite"], tenant_id, '$."' + name + '"') is not None
+    return await conn.fetch_one(_HAS_ATTRIBUTE["postgresql"], tenant_id, name) is not None
+
+
+async def attribute_names(conn: Connection, tenant_id: int) -> set[str]:
+    """Every attribute name the tenant's learners have (one pass over their attributes)."""
+    return {r["key"] for r in await conn.fetch_all(_ATTRIBUTE_NAMES[conn.dialect.name], tenant_id)}
 
 
 async def attribute_types(conn: Connection, tenant_id: int) -> dict[str, set[str]]:

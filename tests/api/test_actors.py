@@ -1,5 +1,9 @@
 """The actors API: GET /api/actors, PUT /api/actors/agents, POST /api/actors/search and
-GET /api/actors/attributes, over the users the import writes; tenant isolation (I-04, I-09)."""
+GET /api/actors/attributes, over the users the import writes; tenant isolation (I-04, I-09).
+
+Actors are in ClearXP's shape (Clear API Reference > Data Model > Actor): an xAPI Agent with
+``objectType``, its identifier and ``name`` at the top level, the attributes under
+``extensions["http://clearlrs.com/api/ext/agent/attributes"]``; lists are JSON arrays of them."""
 
 from __future__ import annotations
 
@@ -27,13 +31,28 @@ def tag() -> str:
     return secrets.token_hex(4)
 
 
-def search(server: Server, token: str, body: Any, tenant: str = "a") -> httpx.Response:
-    return api(server, token, tenant, "POST", "/api/actors/search", json=body)
+ATTRIBUTES = "http://clearlrs.com/api/ext/agent/attributes"
+
+
+def search(
+    server: Server, token: str, body: Any, tenant: str = "a", params: dict[str, str] | None = None
+) -> httpx.Response:
+    return api(server, token, tenant, "POST", "/api/actors/search", json=body, params=params)
+
+
+def actors(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert isinstance(found, list), response.text
+    return found
 
 
 def emails(response: httpx.Response) -> list[str]:
-    assert response.status_code == 200, response.text
-    return [item["agent"].get("mbox", "")[7:] for item in response.json()["actors"]]
+    return [item.get("mbox", "")[7:] for item in actors(response)]
+
+
+def attributes_of(actor: dict[str, Any]) -> dict[str, Any]:
+    return dict(actor["extensions"][ATTRIBUTES])
 
 
 def seed(server: Server, token: str, t: str, rows: list[tuple[str, dict[str, Any]]], tenant: str = "a") -> None:
@@ -45,7 +64,7 @@ def seed(server: Server, token: str, t: str, rows: list[tuple[str, dict[str, Any
 
 
 def tagged(t: str, criterion: dict[str, Any]) -> dict[str, Any]:
-    return {"criteria": {"and": [{"=": [{"type": "attribute", "key": "Tag"}, t]}, criterion]}, "limit": 1000}
+    return {"criteria": {"and": [{"=": [{"type": "attribute", "key": "Tag"}, t]}, criterion]}}
 
 
 def attr(key: str) -> dict[str, str]:
@@ -111,21 +130,39 @@ def test_search_wildcards_escape_like_characters(server: Server, token: str, peo
 
 
 def test_list_and_page(server: Server, token: str, people: str) -> None:
-    """GET /api/actors lists learners as xAPI Agents with attributes, pages with limit and skip, and
-    refuses a malformed limit or skip with 400 invalid_parameter."""
+    """GET /api/actors answers a JSON array of xAPI Agents in ClearXP's shape (objectType, mbox, name,
+    the attributes extension and nothing else), pages with limit and skip, and refuses a malformed
+    limit or skip with 400 invalid_parameter."""
     first = api(server, token, "a", "GET", "/api/actors", params={"limit": "2"})
-    assert first.status_code == 200, first.text
-    assert len(first.json()["actors"]) == 2
+    assert len(actors(first)) == 2
     second = api(server, token, "a", "GET", "/api/actors", params={"limit": "2", "skip": "1"})
-    assert second.json()["actors"][0] == first.json()["actors"][1]
-    item = first.json()["actors"][0]
-    assert item["agent"]["objectType"] == "Agent" and item["agent"]["mbox"].startswith("mailto:")
-    assert isinstance(item["attributes"], dict)
+    assert actors(second)[0] == actors(first)[1]
+    item = actors(first)[0]
+    assert set(item) == {"objectType", "name", "mbox", "extensions"}, item
+    assert item["objectType"] == "Agent" and item["mbox"].startswith("mailto:")
+    assert set(item["extensions"]) == {ATTRIBUTES}
+    assert attributes_of(item)["Email"] == item["mbox"][7:]
     for params in ({"limit": "x"}, {"limit": "0"}, {"limit": "1001"}, {"skip": "-1"}, {"limit": "1e3"}):
         bad = api(server, token, "a", "GET", "/api/actors", params=params)
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_parameter", (params, bad.text)
     twice = api(server, token, "a", "GET", "/api/actors?limit=1&limit=2")
     assert twice.status_code == 400
+
+
+def test_search_pages_with_query_parameters(server: Server, token: str, people: str) -> None:
+    """POST /api/actors/search takes limit and skip as query parameters (ClearXP's Actors page) and the
+    criteria in the body; the answer is a JSON array of Agents with their attributes extension."""
+    t = people
+    everyone = actors(search(server, token, tagged(t, {"!=": [attr("Country"), None]})))
+    assert sorted(a["name"] for a in everyone) == ["Ann", "Bob", "Cid", "Dee"]
+    assert {a["name"]: attributes_of(a)["Country"] for a in everyone}["Dee"] == "New Zealand"
+    page = actors(search(server, token, tagged(t, {"!=": [attr("Country"), None]}), params={"limit": "2", "skip": "1"}))
+    assert page == everyone[1:3]
+    for params in ({"limit": "0"}, {"skip": "x"}, {"limit": "1001"}):
+        bad = search(server, token, tagged(t, {"=": [attr("Country"), "NZ"]}), params=params)
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_parameter", (params, bad.text)
+    in_body = search(server, token, {**tagged(t, {"=": [attr("Country"), "NZ"]}), "limit": 1})
+    assert in_body.status_code == 400 and in_body.json()["error"] == "validation_error", in_body.text
 
 
 @pytest.mark.parametrize(
@@ -140,9 +177,7 @@ def test_list_and_page(server: Server, token: str, people: str) -> None:
         {"criteria": {"=": [attr("Country"), {"x": 1}]}},
         {"criteria": {"=": [attr('a"b'), "x"]}},
         {"criteria": "Country = NZ"},
-        {"criteria": {"=": [attr("Country"), "NZ"]}, "limit": "ten"},
-        {"criteria": {"=": [attr("Country"), "NZ"]}, "limit": 1.5},
-        {"criteria": {"=": [attr("Country"), "NZ"]}, "skip": True},
+        {"criteria": {"=": [attr("Country"), "NZ"]}, "limit": 10},
         {"criteria": {"=": [attr("Country"), "NZ"]}, "tenant": "b"},
     ],
 )
@@ -186,31 +221,44 @@ def test_attributes_endpoint(server: Server, token: str, people: str) -> None:
 
 
 def test_put_agent_creates_then_updates(server: Server, token: str) -> None:
-    """PUT /api/actors/agents upserts by the Agent's mbox (the Email identifier), merging attributes;
-    a learner imported earlier is the same user; bad agents are 400."""
+    """PUT /api/actors/agents takes an xAPI Agent (attributes in the attributes extension) and upserts by
+    its mbox (the Email identifier), merging attributes; it answers the actor after the merge, in the
+    same shape. A learner imported earlier is the same user; bad agents are 400."""
     t = tag()
     email = f"agent-{t}@example.com"
-    body = {"agent": {"objectType": "Agent", "name": "Agent One", "mbox": f"mailto:{email}"}, "attributes": {"A": "1"}}
+    body = {
+        "objectType": "Agent",
+        "name": "Agent One",
+        "mbox": f"mailto:{email}",
+        "extensions": {ATTRIBUTES: {"A": "1"}},
+    }
     created = api(server, token, "a", "PUT", "/api/actors/agents", json=body)
     assert created.status_code == 200, created.text
-    assert created.json()["new"] is True
-    assert created.json()["agent"] == {"objectType": "Agent", "name": "Agent One", "mbox": f"mailto:{email}"}
-    update = {"agent": {"mbox": f"mailto:{email.upper()}"}, "attributes": {"B": 2}}
+    assert created.json() == {
+        "objectType": "Agent",
+        "name": "Agent One",
+        "mbox": f"mailto:{email}",
+        "extensions": {ATTRIBUTES: {"Email": email, "A": "1"}},
+    }
+    update = {"mbox": f"mailto:{email.upper()}", "extensions": {ATTRIBUTES: {"B": 2}}}
     updated = api(server, token, "a", "PUT", "/api/actors/agents", json=update)
-    assert updated.json()["new"] is False
-    assert updated.json()["attributes"] == {"Email": email, "A": "1", "B": 2}
-    assert updated.json()["agent"]["name"] == "Agent One"
-    found = search(server, token, {"criteria": {"=": [attr("Email"), email]}})
-    assert emails(found) == [email]
+    assert updated.status_code == 200, updated.text
+    assert attributes_of(updated.json()) == {"Email": email, "A": "1", "B": 2}
+    assert updated.json()["name"] == "Agent One"
+    assert api(server, token, "a", "PUT", "/api/actors/agents", json=updated.json()).json() == updated.json()
+    found = actors(search(server, token, {"criteria": {"=": [attr("Email"), email]}}))
+    assert found == [updated.json()]
     for bad in (
-        {"agent": {"mbox": "john@example.com"}},
-        {"agent": {"objectType": "Group", "mbox": f"mailto:{email}"}},
-        {"agent": {"mbox_sha1sum": "ab" * 20}},
-        {"agent": {"mbox": f"mailto:{email}", "account": {"homePage": "x", "name": "y"}}},
-        {"agent": {"account": {"homePage": "https://elsewhere.example", "name": "E-1"}}},
-        {"agent": {"mbox": f"mailto:{email}"}, "attributes": {"Email": "other@example.com"}},
-        {"agent": {"mbox": f"mailto:{email}"}, "attributes": []},
-        {"attributes": {}},
+        {"mbox": "john@example.com"},
+        {"objectType": "Group", "mbox": f"mailto:{email}"},
+        {"mbox_sha1sum": "ab" * 20},
+        {"mbox": f"mailto:{email}", "account": {"homePage": "x", "name": "y"}},
+        {"account": {"homePage": "https://elsewhere.example", "name": "E-1"}},
+        {"mbox": f"mailto:{email}", "extensions": {ATTRIBUTES: {"Email": "other@example.com"}}},
+        {"mbox": f"mailto:{email}", "extensions": {ATTRIBUTES: []}},
+        {"mbox": f"mailto:{email}", "extensions": []},
+        {"agent": {"mbox": f"mailto:{email}"}, "attributes": {}},
+        {"name": "No identifier"},
     ):
         response = api(server, token, "a", "PUT", "/api/actors/agents", json=bad)
         assert response.status_code == 400, (bad, response.text)
@@ -222,7 +270,7 @@ def test_scopes(server: Server) -> None:
     reader = tokens(server, "cs", scope="actors/read")["access_token"]
     assert api(server, reader, "a", "GET", "/api/actors").status_code == 200
     assert search(server, reader, {}).status_code == 200
-    body = {"agent": {"mbox": f"mailto:s-{tag()}@example.com"}}
+    body = {"mbox": f"mailto:s-{tag()}@example.com"}
     denied = api(server, reader, "a", "PUT", "/api/actors/agents", json=body)
     assert denied.status_code == 403 and denied.json()["error"] == "insufficient_scope"
     importer = tokens(server, "cs")["access_token"]
@@ -236,7 +284,7 @@ def test_I01_actors_routes_refuse_another_tenant(server: Server, token: str) -> 
         ("GET", "/api/actors", {}),
         ("GET", "/api/actors/attributes", {}),
         ("POST", "/api/actors/search", {"json": {}}),
-        ("PUT", "/api/actors/agents", {"json": {"agent": {"mbox": "mailto:x@example.com"}}}),
+        ("PUT", "/api/actors/agents", {"json": {"mbox": "mailto:x@example.com"}}),
     ):
         response = api(server, token, "b", method, path, **kwargs)
         assert response.status_code == 403 and response.json()["error"] == "tenant_mismatch", path
@@ -249,7 +297,7 @@ def test_I04_I09_search_and_paging_never_show_another_tenant(server: Server, tok
     t = tag()
     email = f"secret-{t}@example.com"
     b_attr = f"OnlyB{t}"
-    put_b = {"agent": {"name": "B Secret", "mbox": f"mailto:{email}"}, "attributes": {b_attr: "x"}}
+    put_b = {"name": "B Secret", "mbox": f"mailto:{email}", "extensions": {ATTRIBUTES: {b_attr: "x"}}}
     assert api(server, token_b, "b", "PUT", "/api/actors/agents", json=put_b).status_code == 200
     assert emails(search(server, token_b, {"criteria": {"=": [attr("Email"), email]}}, "b")) == [email]
     assert emails(search(server, token, {"criteria": {"=": [attr("Email"), email]}})) == []
@@ -259,16 +307,15 @@ def test_I04_I09_search_and_paging_never_show_another_tenant(server: Server, tok
         0
     ]
     past = api(server, token, "a", "GET", "/api/actors", params={"limit": "1000", "skip": str(max(count_a - 1, 0))})
-    assert past.status_code == 200
-    assert all(item["agent"].get("mbox") != f"mailto:{email}" for item in past.json()["actors"])
-    assert len(past.json()["actors"]) <= 1
+    assert all(item.get("mbox") != f"mailto:{email}" for item in actors(past))
+    assert len(actors(past)) <= 1
     keys = {a["key"] for a in api(server, token, "a", "GET", "/api/actors/attributes").json()["attributes"]}
     assert b_attr not in keys
-    put_a = {"agent": {"name": "A Person", "mbox": f"mailto:{email}"}, "attributes": {"Mine": "a"}}
+    put_a = {"name": "A Person", "mbox": f"mailto:{email}", "extensions": {ATTRIBUTES: {"Mine": "a"}}}
     response = api(server, token, "a", "PUT", "/api/actors/agents", json=put_a)
-    assert response.json()["new"] is True and response.json()["attributes"] == {"Email": email, "Mine": "a"}
-    in_b = search(server, token_b, {"criteria": {"=": [attr("Email"), email]}}, "b").json()["actors"]
-    assert in_b[0]["agent"]["name"] == "B Secret" and in_b[0]["attributes"] == {"Email": email, b_attr: "x"}
+    assert response.status_code == 200 and attributes_of(response.json()) == {"Email": email, "Mine": "a"}
+    in_b = actors(search(server, token_b, {"criteria": {"=": [attr("Email"), email]}}, "b"))
+    assert in_b[0]["name"] == "B Secret" and attributes_of(in_b[0]) == {"Email": email, b_attr: "x"}
 
 
 def test_account_agents_for_non_email_identifiers(server: Server) -> None:
@@ -301,18 +348,19 @@ def test_account_agents_for_non_email_identifiers(server: Server) -> None:
         json={"users": [{"name": "Emp Nine", "attributes": {"Employee Id": "E-9", "Email": "e9@example.com"}}]},
     )
     assert imported.json()["new"] == 1, imported.text
-    listed = api(server, token, tenant, "GET", "/api/actors").json()["actors"]
+    listed = actors(api(server, token, tenant, "GET", "/api/actors"))
     assert len(listed) == 1
-    agent = listed[0]["agent"]
-    assert set(agent) == {"objectType", "name", "account"} and agent["account"]["name"] == "E-9"
+    agent = listed[0]
+    assert set(agent) == {"objectType", "name", "account", "extensions"} and agent["account"]["name"] == "E-9"
     home = agent["account"]["homePage"]
     assert home.startswith("http")
-    put = {"agent": {"account": {"homePage": home, "name": "E-9"}}, "attributes": {"Level": 3}}
+    put = {"account": {"homePage": home, "name": "E-9"}, "extensions": {ATTRIBUTES: {"Level": 3}}}
     response = api(server, token, tenant, "PUT", "/api/actors/agents", json=put)
-    assert response.status_code == 200 and response.json()["new"] is False, response.text
-    assert response.json()["attributes"] == {"Employee Id": "E-9", "Email": "e9@example.com", "Level": 3}
-    assert response.json()["agent"]["name"] == "Emp Nine"
-    found = search(server, token, {"criteria": {">": [attr("Level"), 2]}}, tenant).json()["actors"]
-    assert [f["agent"]["account"]["name"] for f in found] == ["E-9"]
-    elsewhere = {"agent": {"account": {"homePage": "https://elsewhere.example", "name": "E-9"}}}
+    assert response.status_code == 200, response.text
+    assert attributes_of(response.json()) == {"Employee Id": "E-9", "Email": "e9@example.com", "Level": 3}
+    assert response.json()["name"] == "Emp Nine"
+    assert actors(api(server, token, tenant, "GET", "/api/actors")) == [response.json()]
+    found = actors(search(server, token, {"criteria": {">": [attr("Level"), 2]}}, tenant))
+    assert [f["account"]["name"] for f in found] == ["E-9"]
+    elsewhere = {"account": {"homePage": "https://elsewhere.example", "name": "E-9"}}
     assert api(server, token, tenant, "PUT", "/api/actors/agents", json=elsewhere).status_code == 400
