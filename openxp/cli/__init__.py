@@ -84,7 +84,7 @@ def _server_logging() -> None:
     )
 
 
-def _port_problem(host: str, port: int) -> str | None:
+def _port_problem(command: str, host: str, port: int) -> str | None:
     """Why openxp could not listen on host:port now, or None. Binding (as uvicorn will, with
     SO_REUSEADDR) and letting go at once: nothing is created before this passes."""
     try:
@@ -105,15 +105,14 @@ def _port_problem(host: str, port: int) -> str | None:
             if exc.errno == errno.EADDRINUSE:
                 return (
                     f"port {port} on {host} is in use by another program (another openxp?). Stop it, "
-                    f"or choose another port: {program()} {sys.argv[1] if len(sys.argv) > 1 else 'serve'} "
-                    f"--port {port + 1}"
+                    f"or choose another port: {program()} {command} --port {port + 1}"
                 )
             return f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
     return None
 
 
-def _check_port(host: str, port: int) -> None:
-    problem = _port_problem(host, port)
+def _check_port(command: str, host: str, port: int) -> None:
+    problem = _port_problem(command, host, port)
     if problem is not None:
         fail(f"{problem}. Nothing was created or changed.")
 
@@ -128,7 +127,7 @@ def serve(
 ) -> None:
     """Run the service (applies pending migrations first)."""
     settings = load_settings(port=port)
-    _check_port(host, port)
+    _check_port("serve", host, port)
     upgrade(settings)
     _run_server(settings, host, port, workers)
 
@@ -185,7 +184,7 @@ def _already_seeded(settings: Settings, existing: dict[str, Any]) -> str:
 def quickstart(host: str = HOST_OPTION, port: int = PORT_OPTION) -> None:
     """Migrate, create a demo tenant, admin, client and API key if the database is empty, and serve."""
     settings = load_settings(port=port)
-    _check_port(host, port)
+    _check_port("quickstart", host, port)
 
     async def seed(conn: Connection) -> tuple[bool, dict[str, Any]]:
         if await tenant_store.count(conn) > 0:
