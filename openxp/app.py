@@ -27,17 +27,13 @@ from openxp.config import Settings
 from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
-from openxp.store import Database, now
-from openxp.store import grants as grant_store
-from openxp.store import launches as launch_store
-from openxp.store import sessions as session_store
+from openxp.store import Database, housekeeping
 from openxp.web import pages
 from openxp.web.headers import SecurityHeaders
 from openxp.xapi import mount as xapi_mount
 
 log = logging.getLogger("openxp")
 access_log = logging.getLogger("openxp.access")
-HOUSEKEEPING_INTERVAL = 600
 
 
 async def healthz(request: Request) -> Response:
@@ -86,13 +82,10 @@ def _routes() -> list[BaseRoute]:
 
 async def _housekeeping(db: Database) -> None:
     while True:
-        await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+        await asyncio.sleep(housekeeping.INTERVAL)
         try:
             async with db.write() as conn:
-                cutoff = now() - 3600
-                await grant_store.purge_expired(conn, cutoff)
-                await session_store.purge_expired(conn, cutoff)
-                await launch_store.purge_dead(conn, cutoff)
+                await housekeeping.purge(conn)
         except Exception:
             log.exception("housekeeping failed; will retry")
 

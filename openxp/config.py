@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+DEFAULT_PORT = 8000
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed."""
@@ -81,6 +84,8 @@ class Settings:
     tenant_domain: str | None = None
     trusted_proxies: frozenset[str] = frozenset()
     access_log: bool = True
+    # The operator commands' log level (stderr); None: warnings only. ``serve`` logs at info regardless.
+    log_level: str | None = None
     # The version echoed on a request that names none (xAPI requires one; the 400 still carries it).
     xapi_default_version: str = "1.0.3"
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -98,7 +103,11 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env", *, port: int | None = None
+    ) -> Settings:
+        """``port``: the port ``serve``/``quickstart`` listens on; without OPENXP_PUBLIC_URL the public
+        URL is then http://127.0.0.1:PORT, so that the issuer and printed URLs name the real address."""
         env: dict[str, str] = {}
         if env_file:
             env.update(_read_env_file(Path(env_file)))
@@ -109,7 +118,7 @@ class Settings:
         if not database_url.startswith(("sqlite:", "sqlite+", "postgresql:", "postgresql+", "postgres:")):
             raise ConfigError("OPENXP_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
 
-        public_url = (env.get("OPENXP_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+        public_url = (env.get("OPENXP_PUBLIC_URL") or f"http://127.0.0.1:{port or DEFAULT_PORT}").rstrip("/")
         parts = urlsplit(public_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
             raise ConfigError("OPENXP_PUBLIC_URL must be an absolute http(s) URL without query or fragment")
@@ -127,6 +136,9 @@ class Settings:
         xapi_default = env.get("OPENXP_XAPI_DEFAULT_VERSION") or "1.0.3"
         if xapi_default not in {"1.0.3", "2.0.0"}:
             raise ConfigError("OPENXP_XAPI_DEFAULT_VERSION must be 1.0.3 or 2.0.0")
+        log_level = (env.get("OPENXP_LOG_LEVEL") or "").strip().lower() or None
+        if log_level is not None and log_level not in LOG_LEVELS:
+            raise ConfigError(f"OPENXP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         proxies = frozenset(p.strip() for p in (env.get("OPENXP_TRUSTED_PROXIES") or "").split(",") if p.strip())
         return cls(
             data_dir=data_dir,
@@ -142,6 +154,7 @@ class Settings:
             tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
             trusted_proxies=proxies,
             access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
+            log_level=log_level,
             xapi_default_version=xapi_default,
             rate_limits=limits,
         )

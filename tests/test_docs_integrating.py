@@ -248,8 +248,10 @@ def test_integrating_guide_runs_as_written(server: Server) -> None:
                     if key in body:
                         terminal.variables[name] = body[key]
                 if "launch" in block.directives:
-                    terminal.variables["LAUNCH_URL"] = body["url"]
-                    terminal.variables["AUTH"] = dict(parse_qsl(urlsplit(body["url"]).query))["auth"]
+                    # The page's own commands keep the URL and its auth parameter, as a reader needs them.
+                    assert terminal.variables.get("LAUNCH_URL") == body["url"], f"{where}: LAUNCH_URL is not set"
+                    auth = dict(parse_qsl(urlsplit(body["url"]).query))["auth"]
+                    assert terminal.variables.get("AUTH") == auth, f"{where}: AUTH is not the launch's auth"
         elif "authorize-url" not in block.directives and "pkce" not in block.directives:
             raise AssertionError(f"{where}: a runnable block needs a documented output or a test directive")
     assert ran >= 20, f"only {ran} blocks ran"
@@ -299,3 +301,61 @@ def test_error_table_names_the_errors_integrators_see() -> None:
         "too_many_requests",
     }
     assert required <= listed, required - listed
+
+
+def test_deprecation_header_is_documented_as_sent(server: Server) -> None:
+    """H-10: the page names the Deprecation header value a Basic request really gets (RFC 9745)."""
+    key = server.apikeys["KA"]
+    sent = httpx.get(f"{server.base_url}/api/auth/me", auth=(key["key"], key["secret"]), timeout=30)
+    assert sent.status_code == 200, sent.text
+    text = DOC.read_text(encoding="utf-8")
+    named = re.findall(r"`Deprecation: ([^`]+)`", text, re.IGNORECASE)
+    assert named, "the page names the Deprecation header"
+    assert set(named) == {sent.headers["deprecation"]}, named
+
+
+def limits_table() -> dict[str, int]:
+    """The "## Limits" section's table: first cell (what) -> the limit in bytes (second cell)."""
+    section = DOC.read_text(encoding="utf-8").split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, int] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and (number := re.match(r"([\d,]+) bytes", cells[1])):
+            rows[cells[0]] = int(number.group(1).replace(",", ""))
+    return rows
+
+
+def test_limits_section_lists_the_body_limits_in_the_code(server: Server) -> None:
+    """The Limits section gives the body limits of the token endpoint, /api and /xapi as the code
+    has them; the token endpoint's is checked over HTTP too (413 just over it, not at it)."""
+    from openxp import wire
+    from openxp.api import actors, credentials, routes
+    from openxp.web import pages
+    from openxp.xapi import documents, http, statements
+
+    documented = limits_table()
+    expected = {
+        "`POST /auth/oauth/token`, `/auth/oauth/revoke`, `/auth/oauth/introspect`": wire.MAX_FORM_BODY,
+        "`POST /api/import/users`, JSON body": routes.MAX_IMPORT_BODY,
+        "`POST /api/import/users`, `text/csv` body": routes.MAX_CSV_BODY,
+        "`PUT /api/actors/agents`, `POST /api/actors/search`": actors.MAX_BODY,
+        "`POST /api/auth/basic`, `POST /api/launch`": credentials.MAX_BODY,
+        "`PUT`/`POST /xapi/statements` (JSON or multipart with attachments)": statements.MAX_BODY,
+        "`/xapi/activities/state`, `/xapi/activities/profile`, `/xapi/agents/profile` documents": (
+            documents.MAX_DOCUMENT
+        ),
+        "`POST /xapi/statements?method=...` (alternate request syntax) form": http.MAX_ALTERNATE_BODY,
+        "`GET /auth/oauth/authorize` query string": pages.MAX_QUERY,
+        "sign-in and consent forms": pages.MAX_FORM,
+    }
+    for what, limit in expected.items():
+        assert documented.get(what) == limit, f"Limits: {what!r} says {documented.get(what)}, the code {limit}"
+
+    c1 = server.clients["c1"]
+    base = f"grant_type=refresh_token&client_id={c1['client_id']}&client_secret={c1['client_secret']}&refresh_token="
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    at_limit = (base + "x" * (wire.MAX_FORM_BODY - len(base))).encode()
+    over = at_limit + b"x"
+    assert httpx.post(f"{server.base_url}/auth/oauth/token", content=at_limit, headers=form).status_code == 400
+    too_large = httpx.post(f"{server.base_url}/auth/oauth/token", content=over, headers=form)
+    assert too_large.status_code == 413 and too_large.json()["error"] == "invalid_request"

@@ -7,8 +7,12 @@ import fcntl
 import getpass
 import json
 import logging
+import os
+import shutil
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -21,14 +25,96 @@ from openxp.store.errors import StoreError
 
 T = TypeVar("T")
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else.")
+TENANT_OPTION = typer.Option(..., "--tenant", metavar="TENANT", help="The tenant's name.")
+EMAIL_OPTION = typer.Option(..., "--email", metavar="EMAIL", help="The admin's email address.")
+# Plain help (no Rich boxes and type tags such as <str>), the same for every command group.
+TYPER_STYLE: dict[str, Any] = {"rich_markup_mode": None, "no_args_is_help": True}
+DATABASE_HELP = (
+    "Which database: OPENXP_DATABASE_URL if set, otherwise the SQLite file openxp.sqlite3 in "
+    "OPENXP_DATA_DIR, which defaults to ./var of the current directory (a .env file there may set "
+    "either). `openxp status` shows which database and public URL apply here."
+)
 
 
-def load_settings() -> Settings:
+def _quiet_argument_types() -> None:
+    """Typer prints an argument's Python type beside its name in help (``NAME <str>``), even where
+    a metavar says what to give; as it already does for options, let the metavar stand alone."""
+    argument = getattr(getattr(typer, "core", None), "TyperArgument", None)
+    typed = getattr(argument, "display_type_rich", None)
+    if argument is None or typed is None:
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if self.metavar is not None else typed(self, ctx)
+
+    argument.display_type_rich = display_type_rich
+
+
+_quiet_argument_types()
+
+
+class _Options:
+    verbose = False
+
+
+cli_options = _Options()
+
+
+def load_settings(port: int | None = None) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(port=port)
     except ConfigError as exc:
         fail(str(exc))
         raise
+
+
+def configure_logging(settings: Settings | None = None) -> None:
+    """Operator commands log on stderr only when asked: ``--verbose`` (info) or OPENXP_LOG_LEVEL.
+    (``serve`` configures its own logging, at info.)"""
+    level = logging.INFO if cli_options.verbose else logging.WARNING
+    configured = (settings.log_level if settings else None) or None
+    if configured is not None and not cli_options.verbose:
+        level = logging.getLevelName(configured.upper())
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
+    )
+
+
+def display_url(url: str) -> str:
+    """The database URL with any password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(a malformed URL)"
+
+
+def program() -> str:
+    """How to run openxp again from here: ``openxp`` when it is on PATH, else the path this process
+    was started by (``.venv/bin/openxp`` after ./scripts/quickstart)."""
+    started = Path(sys.argv[0])
+    on_path = shutil.which("openxp")
+    if started.name != "openxp" or (on_path and Path(on_path).resolve() == started.resolve()):
+        return "openxp"
+    relative = os.path.relpath(started.absolute())
+    return relative if not relative.startswith("..") else str(started.absolute())
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A stored Unix time as ISO 8601 UTC, e.g. 2026-12-01T21:15:11Z."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> str:
+    """Text output of a list: a header row, then one aligned row per item."""
+    if not rows:
+        return empty
+    cells = [[str(c) for c in headers], *[["-" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
 def fail(message: str) -> None:
@@ -51,12 +137,21 @@ def upgrade(settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        new = not path.exists()
         upgrade(settings.database_url)
+    if new:
+        # A command run from another directory silently used a new ./var there before.
+        typer.echo(
+            f"openxp: created a new database {path.absolute()} (set OPENXP_DATA_DIR or OPENXP_DATABASE_URL "
+            "to use another; `openxp status` shows which one applies)",
+            err=True,
+        )
 
 
-def with_db(work: Callable[[Connection], Awaitable[T]]) -> T:
+def with_db(work: Callable[[Connection], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run ``work`` in one write transaction on a migrated database."""
-    settings = load_settings()
+    settings = settings or load_settings()
+    configure_logging(settings)
     upgrade(settings)
 
     async def run() -> T:
@@ -77,15 +172,12 @@ def with_db(work: Callable[[Connection], Awaitable[T]]) -> T:
 
 
 def audit_command() -> None:
-    """Operator changes are security events too (P-01). Passwords never reach argv."""
-    words = sys.argv[1:]
+    """Operator changes are security events too (P-01), logged when the log level lets info through
+    (``--verbose``, OPENXP_LOG_LEVEL=info). Passwords never reach argv."""
+    words = [w for w in sys.argv[1:] if w not in {"--json", "--verbose", "-v"}]
     if len(words) >= 2 and words[1] == "list":
         return
-    if not audit.logger.handlers:
-        audit.logger.addHandler(logging.StreamHandler(sys.stderr))
-        audit.logger.setLevel(logging.INFO)
-        audit.logger.propagate = False
-    audit.event("operator_command", command=" ".join(w for w in words if w != "--json")[:500])
+    audit.event("operator_command", command=" ".join(words)[:500])
 
 
 def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import typer
 
-from openxp.cli._common import JSON_OPTION, emit, read_password, with_db
+from openxp.cli._common import (
+    DATABASE_HELP,
+    EMAIL_OPTION,
+    JSON_OPTION,
+    TENANT_OPTION,
+    TYPER_STYLE,
+    emit,
+    read_password,
+    table,
+    with_db,
+)
 from openxp.store import accounts as account_store
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection
 
-admin_app = typer.Typer(help="Admin accounts (who may sign in and authorize integrations).", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Admin accounts (who may sign in and authorize integrations).", epilog=DATABASE_HELP, **TYPER_STYLE
+)
+PASSWORD_STDIN = typer.Option(
+    False, "--password-stdin", help="Read the password from stdin (one line); without it you are prompted twice."
+)
 
 # ---- admins ------------------------------------------------------------------------------------
 
 
 @admin_app.command("create")
 def admin_create(
-    tenant: str = typer.Option(..., "--tenant", help="Tenant name."),
-    email: str = typer.Option(..., "--email"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
-    role: str = typer.Option(account_store.DEFAULT_ROLE, "--role", help="owner, admin or viewer."),
+    tenant: str = TENANT_OPTION,
+    email: str = EMAIL_OPTION,
+    password_stdin: bool = PASSWORD_STDIN,
+    role: str = typer.Option(account_store.DEFAULT_ROLE, "--role", metavar="ROLE", help="owner, admin or viewer."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create an admin account. Roles owner and admin may authorize integrations; viewer may not."""
@@ -38,7 +53,7 @@ def admin_create(
 
 
 @admin_app.command("list")
-def admin_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
+def admin_list(tenant: str = TENANT_OPTION, as_json: bool = JSON_OPTION) -> None:
     """List a tenant's admin accounts."""
 
     async def work(conn: Connection) -> list[account_store.Account]:
@@ -49,7 +64,11 @@ def admin_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON
     emit(
         as_json,
         {"admins": rows},
-        "\n".join(f"{a.email}\t{a.role}\t{'disabled' if a.disabled else 'active'}" for a in found),
+        table(
+            ["EMAIL", "ROLE", "STATE"],
+            [[a.email, a.role, "disabled" if a.disabled else "active"] for a in found],
+            "(no admins)",
+        ),
     )
 
 
@@ -62,14 +81,14 @@ def _set_admin_disabled(tenant: str, email: str, disabled: bool) -> None:
 
 
 @admin_app.command("disable")
-def admin_disable(tenant: str = typer.Option(..., "--tenant"), email: str = typer.Option(..., "--email")) -> None:
+def admin_disable(tenant: str = TENANT_OPTION, email: str = EMAIL_OPTION) -> None:
     """Disable an admin: ends their sessions and revokes every grant they approved."""
     _set_admin_disabled(tenant, email, True)
     typer.echo(f"disabled {email}; their sessions and grants are revoked")
 
 
 @admin_app.command("enable")
-def admin_enable(tenant: str = typer.Option(..., "--tenant"), email: str = typer.Option(..., "--email")) -> None:
+def admin_enable(tenant: str = TENANT_OPTION, email: str = EMAIL_OPTION) -> None:
     """Enable a disabled admin again (revoked grants stay revoked)."""
     _set_admin_disabled(tenant, email, False)
     typer.echo(f"enabled {email}")
@@ -77,9 +96,9 @@ def admin_enable(tenant: str = typer.Option(..., "--tenant"), email: str = typer
 
 @admin_app.command("set-password")
 def admin_set_password(
-    tenant: str = typer.Option(..., "--tenant"),
-    email: str = typer.Option(..., "--email"),
-    password_stdin: bool = typer.Option(False, "--password-stdin"),
+    tenant: str = TENANT_OPTION,
+    email: str = EMAIL_OPTION,
+    password_stdin: bool = PASSWORD_STDIN,
 ) -> None:
     """Set an admin's password; their sessions end and their grants are revoked."""
     password = read_password(password_stdin)

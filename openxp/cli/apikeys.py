@@ -7,22 +7,28 @@ from collections.abc import Awaitable, Callable
 import typer
 
 from openxp import scopes as scope_vocabulary
-from openxp.cli._common import JSON_OPTION, T, emit, with_db
+from openxp.cli._common import DATABASE_HELP, JSON_OPTION, TENANT_OPTION, TYPER_STYLE, T, emit, iso, table, with_db
 from openxp.store import apikeys as apikey_store
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection
 
-apikey_app = typer.Typer(help="API keys for Basic auth (deprecated, still served).", no_args_is_help=True)
+apikey_app = typer.Typer(
+    help="API keys for Basic auth (deprecated, still served).", epilog=DATABASE_HELP, **TYPER_STYLE
+)
+KEY_ARGUMENT = typer.Argument(..., metavar="KEY", help="The API key (its public part, as `apikey list` shows).")
 
 # ---- API keys ----------------------------------------------------------------------------------
 
 
 @apikey_app.command("create")
 def apikey_create(
-    tenant: str = typer.Option(..., "--tenant"),
-    name: str = typer.Option("", "--name", help="A label for the key."),
+    tenant: str = TENANT_OPTION,
+    name: str = typer.Option("", "--name", metavar="LABEL", help="A label for the key."),
     scope: list[str] = typer.Option(
-        [], "--scope", help=f"Scope; repeat. Default: all. Known: {', '.join(scope_vocabulary.SCOPES)}"
+        [],
+        "--scope",
+        metavar="SCOPE",
+        help=f"Scope; repeat. Default: all. Known: {', '.join(scope_vocabulary.SCOPES)}",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -41,7 +47,7 @@ def apikey_create(
 
 
 @apikey_app.command("list")
-def apikey_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
+def apikey_list(tenant: str = TENANT_OPTION, as_json: bool = JSON_OPTION) -> None:
     """List a tenant's API keys, with when each was last used."""
 
     async def work(conn: Connection) -> list[apikey_store.ApiKey]:
@@ -49,13 +55,17 @@ def apikey_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSO
 
     found = with_db(work)
     rows = [
-        {"key": k.key, "name": k.name, "scopes": k.scopes, "disabled": k.disabled, "last_used_at": k.last_used_at}
+        {"key": k.key, "name": k.name, "scopes": k.scopes, "disabled": k.disabled, "last_used_at": iso(k.last_used_at)}
         for k in found
     ]
     emit(
         as_json,
         {"keys": rows},
-        "\n".join(f"{k.key}\t{k.name}\t{'disabled' if k.disabled else 'active'}" for k in found),
+        table(
+            ["KEY", "NAME", "STATE", "LAST USED"],
+            [[r["key"], r["name"], "disabled" if r["disabled"] else "active", r["last_used_at"]] for r in rows],
+            "(no API keys)",
+        ),
     )
 
 
@@ -68,16 +78,14 @@ def _key_action(tenant: str, key: str, action: Callable[[Connection, apikey_stor
 
 
 @apikey_app.command("disable")
-def apikey_disable(tenant: str = typer.Option(..., "--tenant"), key: str = typer.Argument(...)) -> None:
+def apikey_disable(tenant: str = TENANT_OPTION, key: str = KEY_ARGUMENT) -> None:
     """Disable an API key."""
     _key_action(tenant, key, lambda conn, k: apikey_store.set_disabled(conn, k.id, True))
     typer.echo(f"disabled {key}")
 
 
 @apikey_app.command("rotate")
-def apikey_rotate(
-    tenant: str = typer.Option(..., "--tenant"), key: str = typer.Argument(...), as_json: bool = JSON_OPTION
-) -> None:
+def apikey_rotate(tenant: str = TENANT_OPTION, key: str = KEY_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     """Issue a new secret for an API key; the old one stops working at once."""
     secret = _key_action(tenant, key, lambda conn, k: apikey_store.rotate(conn, k.id))
     emit(as_json, {"key": key, "secret": secret, "tenant": tenant}, f"secret: {secret}")

@@ -7,12 +7,13 @@ from typing import Any
 
 import typer
 
-from openxp.cli._common import JSON_OPTION, T, emit, with_db
+from openxp.cli._common import DATABASE_HELP, JSON_OPTION, TENANT_OPTION, TYPER_STYLE, T, emit, table, with_db
 from openxp.store import clients as client_store
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection
 
-client_app = typer.Typer(help="OAuth clients (integrations).", no_args_is_help=True)
+client_app = typer.Typer(help="OAuth clients (integrations).", epilog=DATABASE_HELP, **TYPER_STYLE)
+CLIENT_ARGUMENT = typer.Argument(..., metavar="CLIENT_ID", help="The client's id, as `client list` shows it.")
 
 # ---- clients -----------------------------------------------------------------------------------
 
@@ -34,14 +35,23 @@ def _client_json(client: client_store.Client, tenant: str) -> dict[str, Any]:
 
 @client_app.command("create")
 def client_create(
-    tenant: str = typer.Option(..., "--tenant"),
-    name: str = typer.Option(..., "--name", help="Shown to the admin on the consent page."),
-    redirect_uri: list[str] = typer.Option(..., "--redirect-uri", help="Exact redirect URI; repeat for several."),
+    tenant: str = TENANT_OPTION,
+    name: str = typer.Option(..., "--name", metavar="LABEL", help="Shown to the admin on the consent page."),
+    redirect_uri: list[str] = typer.Option(
+        ..., "--redirect-uri", metavar="URI", help="Exact redirect URI; repeat for several."
+    ),
     public: bool = typer.Option(False, "--public", help="A public client (no secret; PKCE required)."),
     require_pkce: bool = typer.Option(False, "--require-pkce", help="Require PKCE (S256) from this client."),
-    scope: list[str] = typer.Option([], "--scope", help="Allowed scope; repeat. Default: all."),
-    default_scope: list[str] = typer.Option([], "--default-scope", help="Scope granted when none is asked for."),
-    grant_type: list[str] = typer.Option([], "--grant-type", help="authorization_code, refresh_token."),
+    scope: list[str] = typer.Option([], "--scope", metavar="SCOPE", help="Allowed scope; repeat. Default: all."),
+    default_scope: list[str] = typer.Option(
+        [], "--default-scope", metavar="SCOPE", help="Scope granted when none is asked for; repeat."
+    ),
+    grant_type: list[str] = typer.Option(
+        [],
+        "--grant-type",
+        metavar="GRANT",
+        help="authorization_code, refresh_token; repeat. Default: both.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register an OAuth client. The secret is printed once."""
@@ -75,7 +85,7 @@ def client_create(
 
 
 @client_app.command("list")
-def client_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSON_OPTION) -> None:
+def client_list(tenant: str = TENANT_OPTION, as_json: bool = JSON_OPTION) -> None:
     """List a tenant's clients (secrets are never shown again)."""
 
     async def work(conn: Connection) -> list[client_store.Client]:
@@ -85,8 +95,11 @@ def client_list(tenant: str = typer.Option(..., "--tenant"), as_json: bool = JSO
     emit(
         as_json,
         {"clients": [_client_json(c, tenant) for c in found]},
-        "\n".join(f"{c.client_id}\t{c.name}\t{'disabled' if c.disabled else 'active'}" for c in found)
-        or "(no clients)",
+        table(
+            ["CLIENT ID", "NAME", "STATE"],
+            [[c.client_id, c.name, "disabled" if c.disabled else "active"] for c in found],
+            "(no clients)",
+        ),
     )
 
 
@@ -100,14 +113,14 @@ def _client_action(tenant: str, client_id: str, action: Callable[[Connection, cl
 
 
 @client_app.command("disable")
-def client_disable(tenant: str = typer.Option(..., "--tenant"), client_id: str = typer.Argument(...)) -> None:
+def client_disable(tenant: str = TENANT_OPTION, client_id: str = CLIENT_ARGUMENT) -> None:
     """Disable a client: its codes and tokens stop working at once."""
     _client_action(tenant, client_id, lambda conn, c: client_store.set_disabled(conn, c, True))
     typer.echo(f"disabled {client_id}; its grants are revoked")
 
 
 @client_app.command("enable")
-def client_enable(tenant: str = typer.Option(..., "--tenant"), client_id: str = typer.Argument(...)) -> None:
+def client_enable(tenant: str = TENANT_OPTION, client_id: str = CLIENT_ARGUMENT) -> None:
     """Enable a disabled client (revoked grants stay revoked)."""
     _client_action(tenant, client_id, lambda conn, c: client_store.set_disabled(conn, c, False))
     typer.echo(f"enabled {client_id}")
@@ -115,8 +128,8 @@ def client_enable(tenant: str = typer.Option(..., "--tenant"), client_id: str = 
 
 @client_app.command("rotate-secret")
 def client_rotate_secret(
-    tenant: str = typer.Option(..., "--tenant"),
-    client_id: str = typer.Argument(...),
+    tenant: str = TENANT_OPTION,
+    client_id: str = CLIENT_ARGUMENT,
     revoke_tokens: bool = typer.Option(False, "--revoke-tokens", help="Also revoke every token of the client."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -128,7 +141,7 @@ def client_rotate_secret(
 
 
 @client_app.command("delete")
-def client_delete(tenant: str = typer.Option(..., "--tenant"), client_id: str = typer.Argument(...)) -> None:
+def client_delete(tenant: str = TENANT_OPTION, client_id: str = CLIENT_ARGUMENT) -> None:
     """Delete a client with all its codes and tokens."""
     _client_action(tenant, client_id, client_store.delete_client)
     typer.echo(f"deleted {client_id}")

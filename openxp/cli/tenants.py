@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from openxp.cli._common import JSON_OPTION, emit, with_db
+from openxp.cli._common import DATABASE_HELP, JSON_OPTION, TYPER_STYLE, emit, table, with_db
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection
 
-tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants.", epilog=DATABASE_HELP, **TYPER_STYLE)
 
 # ---- tenants -----------------------------------------------------------------------------------
 
 
 @tenant_app.command("create")
 def tenant_create(
-    name: str = typer.Argument(..., help="Tenant name: a DNS label, e.g. 'acme'."),
+    name: str = typer.Argument(..., metavar="NAME", help="Tenant name: a DNS label, e.g. 'acme'."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a tenant."""
@@ -28,13 +28,16 @@ def tenant_list(as_json: bool = JSON_OPTION) -> None:
     """List tenants."""
     found = with_db(tenant_store.list_all)
     payload = {"tenants": [{"name": t.name, "user_id_attributes": t.user_id_attributes} for t in found]}
-    emit(as_json, payload, "\n".join(t.name for t in found) or "(no tenants)")
+    rows = [[t.name, ", ".join(t.user_id_attributes)] for t in found]
+    emit(as_json, payload, table(["NAME", "LEARNERS IDENTIFIED BY"], rows, "(no tenants)"))
 
 
 @tenant_app.command("set-id-attributes")
 def tenant_set_id_attributes(
-    name: str = typer.Argument(...),
-    attributes: list[str] = typer.Argument(..., help="Attribute names identifying a learner, in order."),
+    name: str = typer.Argument(..., metavar="NAME", help="The tenant's name."),
+    attributes: list[str] = typer.Argument(
+        ..., metavar="ATTRIBUTE", help="Attribute names identifying a learner, in order."
+    ),
 ) -> None:
     """Choose which import attributes identify a learner (default: Email)."""
 

@@ -9,20 +9,33 @@ from typing import Any
 
 import typer
 
-from openxp.cli._common import JSON_OPTION, audit_command, emit, fail, load_settings, upgrade
+from openxp.cli._common import (
+    DATABASE_HELP,
+    JSON_OPTION,
+    TENANT_OPTION,
+    TYPER_STYLE,
+    audit_command,
+    configure_logging,
+    emit,
+    fail,
+    load_settings,
+    upgrade,
+)
 from openxp.store import Database
 from openxp.store import tenants as tenant_store
 from openxp.store.errors import StoreError
 
-users_app = typer.Typer(help="Learners (the users ClearXP's import creates).", no_args_is_help=True)
+users_app = typer.Typer(help="Learners (the users ClearXP's import creates).", epilog=DATABASE_HELP, **TYPER_STYLE)
 
 # ---- learners ----------------------------------------------------------------------------------
 
 
 @users_app.command("import")
 def users_import(
-    file: str = typer.Argument(..., help="A .csv (header row with 'name') or .json file (users array)."),
-    tenant: str = typer.Option(..., "--tenant"),
+    file: str = typer.Argument(
+        ..., metavar="FILE", help="A .csv (header row with 'name') or .json file (users array)."
+    ),
+    tenant: str = TENANT_OPTION,
     verify: bool = typer.Option(False, "--verify", help="Validate and report without writing."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -38,6 +51,7 @@ def users_import(
     if not path.is_file():
         fail(f"no such file: {file}")
     settings = load_settings()
+    configure_logging(settings)
     upgrade(settings)
     report = user_import.Report()
 

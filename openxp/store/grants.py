@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, update
+from sqlalchemy import and_, delete, insert, update
 
 from openxp.store.db import Connection, Lookup, now
 from openxp.store.models import access_tokens, authorization_codes, grants, refresh_tokens
+from openxp.store.rows import deleted
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,17 @@ async def store_code(
 async def grant_info(conn: Connection, grant_id: int) -> GrantInfo | None:
     row = await conn.fetch_one(f"SELECT {_GRANT_COLUMNS} FROM grants g {_GRANT_JOINS} WHERE g.id = $1", grant_id)  # noqa: S608
     return _grant_info(row) if row else None
+
+
+async def client_of_code(conn: Lookup, code_hash: str, redirect_uri: str) -> str | None:
+    """The client id a code was issued to, if it was issued for ``redirect_uri`` (the demo page)."""
+    row = await conn.fetch_one(
+        "SELECT c.client_id FROM authorization_codes x JOIN grants g ON g.id = x.grant_id"
+        " JOIN clients c ON c.id = g.client_pk WHERE x.code_hash = $1 AND x.redirect_uri = $2",
+        code_hash,
+        redirect_uri,
+    )
+    return str(row["client_id"]) if row else None
 
 
 _CLAIM_CODE = (
@@ -304,10 +316,19 @@ async def find_refresh_token(conn: Connection, token_hash: str) -> TokenRecord |
     return TokenRecord("refresh_token", info, info.scope, row["created_at"], row["expires_at"], active)
 
 
-async def purge_expired(conn: Connection, before: float) -> None:
-    """Housekeeping: drop codes and tokens that can never be used again."""
-    from sqlalchemy import delete
+# Housekeeping steps (store/housekeeping.py): each drops rows that expired before ``before`` and can
+# never be used again, and returns how many it dropped.
 
-    await conn.execute(delete(authorization_codes).where(authorization_codes.c.expires_at < before))
-    await conn.execute(delete(access_tokens).where(access_tokens.c.expires_at < before))
-    await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.expires_at < before))
+
+async def purge_codes(conn: Connection, before: float) -> int:
+    result = await conn.execute(delete(authorization_codes).where(authorization_codes.c.expires_at < before))
+    return deleted(result)
+
+
+async def purge_access_tokens(conn: Connection, before: float) -> int:
+    return deleted(await conn.execute(delete(access_tokens).where(access_tokens.c.expires_at < before)))
+
+
+async def purge_refresh_tokens(conn: Connection, before: float) -> int:
+    # A used (rotated) refresh token stays until it expires, so that its reuse is still recognised.
+    return deleted(await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.expires_at < before)))

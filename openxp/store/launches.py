@@ -18,6 +18,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from openxp.store.db import Connection, now
 from openxp.store.errors import AlreadyExists
 from openxp.store.models import short_lived_credentials as creds
+from openxp.store.rows import deleted
 
 # More live rows of one name than this (across tenants) are not looked at.
 MAX_CANDIDATES = 8
@@ -116,10 +117,11 @@ async def revoke(conn: Connection, tenant_id: int, username: str) -> bool:
     return result.first() is not None
 
 
-async def purge_dead(conn: Connection, before: float) -> None:
+async def purge_dead(conn: Connection, before: float) -> int:
     """Housekeeping: drop credentials that expired or were revoked before ``before``."""
-    await conn.execute(
+    result = await conn.execute(
         delete(creds).where(
             or_(creds.c.expires_at < before, and_(creds.c.revoked_at.is_not(None), creds.c.revoked_at < before))
         )
     )
+    return deleted(result)

@@ -31,3 +31,33 @@ def current_head() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def schema_state(database_url: str) -> tuple[str | None, int | None]:
+    """The schema revision of an existing database and its number of tenants (None where there is
+    no such table yet), read without changing anything (``openxp status``)."""
+    import asyncio
+
+    from sqlalchemy import func, inspect, select
+    from sqlalchemy.engine import Connection as SyncConnection
+
+    from openxp.store.db import null_pool_engine
+    from openxp.store.models import tenants
+
+    def read(conn: SyncConnection) -> tuple[str | None, int | None]:
+        from alembic.runtime.migration import MigrationContext
+
+        revision = MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("tenants"):
+            return revision, None
+        return revision, int(conn.execute(select(func.count()).select_from(tenants)).scalar_one())
+
+    async def run() -> tuple[str | None, int | None]:
+        engine = null_pool_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(read)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from openxp import crypto
 from openxp.store.db import Connection, now
 from openxp.store.models import interactions, sessions
+from openxp.store.rows import deleted
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,11 @@ async def consume_interaction(conn: Connection, interaction_id: str, session_has
     return _interaction(row) if row else None
 
 
-async def purge_expired(conn: Connection, before: float) -> None:
-    await conn.execute(delete(interactions).where(interactions.c.expires_at < before))
-    await conn.execute(delete(sessions).where(sessions.c.expires_at < before))
+async def purge_interactions(conn: Connection, before: float) -> int:
+    """Housekeeping: pending authorization requests that expired before ``before``."""
+    return deleted(await conn.execute(delete(interactions).where(interactions.c.expires_at < before)))
+
+
+async def purge_sessions(conn: Connection, before: float) -> int:
+    """Housekeeping: browser sessions that expired before ``before``."""
+    return deleted(await conn.execute(delete(sessions).where(sessions.c.expires_at < before)))

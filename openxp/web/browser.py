@@ -90,5 +90,7 @@ def render(
     return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": page_csp(form_targets)})
 
 
-def error_page(message: str, *, title: str = "This request cannot be completed", status: int = 400) -> HTMLResponse:
-    return render("error.html", {"title": title, "message": message}, status=status)
+def error_page(
+    message: str, *, title: str = "This request cannot be completed", status: int = 400, link: str = ""
+) -> HTMLResponse:
+    return render("error.html", {"title": title, "message": message, "link": link}, status=status)

@@ -7,7 +7,7 @@ the interaction is bound to the browser session that started it (B-04, B-05).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -176,7 +176,7 @@ async def _posted(rt: Runtime, request: Request) -> tuple[dict[str, str], str, S
     """Common checks of every form post: origin, form shape, session, CSRF."""
     if not browser.same_origin(request, rt.settings):
         audit.event("csrf_rejected", severity="warning", reason="origin", ip=client_ip(request, rt.settings))
-        raise _Refused(browser.error_page("This form was submitted from another site.", title="Forbidden", status=403))
+        raise _Refused(await _other_origin_page(rt, request))
     try:
         form = await _form(request)
     except WireError as exc:
@@ -192,6 +192,39 @@ async def _posted(rt: Runtime, request: Request) -> tuple[dict[str, str], str, S
             )
         )
     return form, token, session
+
+
+async def _other_origin_page(rt: Runtime, request: Request) -> Response:
+    """The refusal of a form posted from another origin (B-01 c). Often that origin is this very
+    server under another name (http://localhost:8000 for http://127.0.0.1:8000): the page names the
+    public address and links to the same authorization request there. The link only ever points at
+    our own public URL, and the form's session and CSRF checks still apply there."""
+    public = browser.origin_of(rt.settings.public_url)
+    sent_from = request.headers.get("origin", "")[:200]
+    restart = f"{public}/..."
+    link = ""
+    try:
+        form = await _form(request)
+        async with rt.db.read() as conn:
+            found = await session_store.find_interaction(conn, form.get("interaction", "")[:100])
+            client = await client_store.find_by_pk(conn, found.client_pk) if found else None
+        if found is not None and client is not None:
+            query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": found.redirect_uri}
+            if found.scope:
+                query["scope"] = found.scope
+            if found.state is not None:
+                query["state"] = found.state
+            if found.code_challenge:
+                query.update(code_challenge=found.code_challenge, code_challenge_method="S256")
+            link = restart = f"{rt.settings.public_url}/auth/oauth/authorize?{urlencode(query)}"
+    except WireError:
+        pass
+    message = (
+        f"This form was sent from {sent_from or 'another site'}, but this server's address is {public} "
+        f"(its OPENXP_PUBLIC_URL), and a form from any other address is refused. If you opened this page "
+        f"under another name, open {restart} instead and sign in there."
+    )
+    return browser.error_page(message, title="Forbidden", status=403, link=link)
 
 
 async def _interaction(rt: Runtime, interaction_id: str, session: Session) -> tuple[Interaction, Client, str]:
@@ -384,16 +417,25 @@ async def logout(request: Request) -> Response:
 
 
 async def demo_callback(request: Request) -> Response:
-    """Stands in for an integration's server in the quick start: shows the code."""
+    """Stands in for an integration's server in the quick start: shows the code and the exchange
+    to make with it, naming the client the code was issued to (its id is no secret; its secret is
+    never shown: only its digest is stored)."""
     q = request.query_params
     rt = runtime(request)
+    code = q.get("code", "")[:200]
+    redirect_uri = f"{rt.settings.public_url}/demo/callback"
+    client_id = None
+    if code:
+        async with rt.db.read() as conn:
+            client_id = await grant_store.client_of_code(conn, crypto.digest(code), redirect_uri)
     return browser.render(
         "callback.html",
         {
-            "code": q.get("code", "")[:200],
+            "code": code,
             "error": q.get("error", "")[:100],
             "description": q.get("error_description", "")[:300],
             "base": rt.settings.public_url,
-            "redirect_uri": f"{rt.settings.public_url}/demo/callback",
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
         },
     )
