@@ -361,6 +361,36 @@ def _disk_state(sqlite_file: Path | None) -> StorageUnavailable:
     return StorageUnavailable("the database file cannot be read or written")
 
 
+def probe_writable(url: str) -> None:
+    """Raise ``StorageUnavailable`` (with a message for the operator) unless the SQLite
+    database named by ``url`` can be written: checked at start-up, since a worker that
+    cannot open it would otherwise fail on every request. PostgreSQL: nothing to check."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = sqlite3.connect(path, isolation_level=None, timeout=5)
+        try:
+            # A read-only file still grants the write lock; only a write shows it (rolled back).
+            probe.execute("BEGIN IMMEDIATE")
+            version = int(probe.execute("PRAGMA user_version").fetchone()[0])
+            probe.execute(f"PRAGMA user_version = {version}")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+    except (OSError, sqlite3.Error) as exc:
+        trouble = storage_trouble(exc, path) if isinstance(exc, sqlite3.Error) else None
+        if isinstance(exc, sqlite3.OperationalError) and _is_locked(exc):
+            return  # another process is writing: then it is writable
+        kind = "full" if isinstance(trouble, StorageFull) else "read-only or not writable"
+        refusal: type[StorageUnavailable] = type(trouble) if trouble is not None else StorageReadOnly
+        raise refusal(
+            f"the database {path} is {kind} ({exc}); openxp must be able to write it and the "
+            "files beside it (-wal, -shm): check the file's and its folder's owner, permissions and mount"
+        ) from exc
+
+
 class Database:
     """One per process. On SQLite: one writer connection (writes are serialised per
     process anyway) and one reader connection, both used inline; WAL lets the reader
