@@ -4,8 +4,9 @@ openxp runs on a private PostgreSQL cluster (tests/support/pgcluster.py), never 
 one, which is stopped and started again under it. While it is down every answer comes
 within 10 s and is 503 with Retry-After and a stable code in the surface's error shape
 (RFC 6749's ``temporarily_unavailable`` on the token endpoint, ClearXP's shape on /api,
-``{"error","message"}`` on /xapi), never a 500 and never a hang; /healthz is 503. When the
-cluster is back, openxp serves again within 15 s without a restart.
+``{"error","message"}`` on /xapi, the HTML error page on the authorization page), never a
+500 and never a hang; /healthz is 503. When the cluster is back, openxp serves again within
+15 s without a restart.
 
 PostgreSQL pass only. With CI=true a missing initdb fails the test instead of skipping it.
 """
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.support.flow import Browser, code_body, new_code, pkce_pair, token_post
+from tests.support.flow import AUTHORIZE, Browser, auth_params, code_body, new_code, pkce_pair, token_post
 from tests.support.pgcluster import Cluster, create_cluster, find_bin
 from tests.support.server import PASSWORD, Server, backend, make_server
 from tests.xapi.lrs import VERSION, basic, new_id, statement
@@ -90,12 +91,17 @@ def _calls(server: Server, access_token: str, code: str, verifier: str) -> dict[
             timeout=timeout,
         ),
         "token": lambda: token_post(server, json=code_body(server, code, code_verifier=verifier)),
+        "page": lambda: httpx.get(f"{base}{AUTHORIZE}", params=auth_params(server), timeout=timeout),
     }
 
 
 def _check_unavailable(name: str, answer: httpx.Response) -> None:
     assert answer.status_code == 503, (name, answer.status_code, answer.text)
     assert int(answer.headers["retry-after"]) > 0, (name, answer.headers)
+    if name == "page":
+        assert answer.headers["content-type"].startswith("text/html"), answer.headers
+        assert "temporarily unavailable" in answer.text, answer.text
+        return
     body = answer.json()
     if name == "token":
         assert body["error"] == "temporarily_unavailable", body

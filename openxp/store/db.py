@@ -370,7 +370,7 @@ def probe_writable(url: str) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        probe = sqlite3.connect(path, isolation_level=None, timeout=5)
+        probe = sqlite3.connect(path, isolation_level=None, timeout=1)
         try:
             # A read-only file still grants the write lock; only a write shows it (rolled back).
             probe.execute("BEGIN IMMEDIATE")
