@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import getpass
 import json
@@ -21,7 +22,7 @@ from openxp import audit
 from openxp.config import ConfigError, Settings
 from openxp.store import Database
 from openxp.store.db import Connection
-from openxp.store.errors import StoreError
+from openxp.store.errors import StorageUnavailable, StoreError
 
 T = TypeVar("T")
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else.")
@@ -127,25 +128,46 @@ def upgrade(settings: Settings) -> None:
     (migrations/env.py). SQLite's migration transaction reads the schema version before it takes
     the write lock, so two processes starting on an empty file would both create the tables: a
     lock file beside the database serialises them (SQLite is one host, so a file lock suffices)."""
-    from openxp.store.db import sqlite_path
+    from openxp.store.db import probe_writable, sqlite_path, storage_trouble
     from openxp.store.migrate import upgrade
 
     path = sqlite_path(settings.database_url)
-    if path is None:
-        upgrade(settings.database_url)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        if path is None:
+            upgrade(settings.database_url)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
-        upgrade(settings.database_url)
-    if new:
+        if not new:
+            probe_writable(settings.database_url)
+        with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            upgrade(settings.database_url)
+    except StorageUnavailable as exc:
+        fail(exc.message)
+    except Exception as exc:
+        # One line for the operator, not a traceback: the database is unreachable or unwritable.
+        if storage_trouble(exc, path) is None and not isinstance(exc, OSError):
+            raise
+        where = str(path) if path is not None else "named by OPENXP_DATABASE_URL"
+        if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            fail(f"the database {where} is read-only or not writable ({exc.strerror}: {exc.filename})")
+        fail(f"cannot use the database {where}: {_first_line(exc)}")
+    if new and path is not None:
         # A command run from another directory silently used a new ./var there before.
         typer.echo(
             f"openxp: created a new database {path.absolute()} (set OPENXP_DATA_DIR or OPENXP_DATABASE_URL "
             "to use another; `openxp status` shows which one applies)",
             err=True,
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else ''}"
 
 
 def with_db(work: Callable[[Connection], Awaitable[T]], settings: Settings | None = None) -> T:

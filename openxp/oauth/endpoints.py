@@ -17,6 +17,7 @@ from openxp.oauth import rfc7009, rfc7662, rfc8414
 from openxp.oauth.errors import InvalidRequest, OAuthError, PayloadTooLarge, ServerError, UnsupportedMediaType
 from openxp.oauth.rfc6749 import token_endpoint
 from openxp.runtime import client_ip, runtime
+from openxp.store.errors import StorageUnavailable
 
 log = logging.getLogger("openxp.oauth")
 FORM = "application/x-www-form-urlencoded"
@@ -60,6 +61,8 @@ async def _run(request: Request, action: str) -> Response:
         return JSON(await rfc7662.introspect(rt.db, rt.settings, params, authorization, ip), headers=NO_STORE)
     except OAuthError as exc:
         return error_response(exc)
+    except StorageUnavailable:
+        raise  # a 503 with Retry-After, rendered by openxp.app like every surface's
     except Exception:
         log.exception("unexpected error at the %s endpoint", action)
         return error_response(ServerError("the server could not complete the request"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -29,12 +30,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import create_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Dialect, Engine, Result, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql import Executable
+
+from openxp.store.errors import StorageFull, StorageReadOnly, StorageUnavailable
 
 log = logging.getLogger("openxp.store")
 
@@ -50,6 +54,11 @@ CHECKPOINT_PAUSE = 0.05
 CHECKPOINT_INTERVAL = 5.0
 # Readers may, rarely, meet a lock (WAL recovery); they wait this long (ms) in place.
 READ_BUSY_TIMEOUT_MS = 200
+# PostgreSQL: how long a new connection, a wait for a pooled one, and one statement may take
+# before the request is answered 503 (a host that stopped answering must not hang requests).
+CONNECT_TIMEOUT = 5.0
+POOL_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 30.0
 
 
 class Lookup(Protocol):
@@ -325,6 +334,109 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc).lower() or "busy" in str(exc).lower()
 
 
+# SQLite's primary result codes (the low byte of sqlite_errorcode).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
+# PostgreSQL SQLSTATEs (besides classes 08 and 57, connection and operator intervention).
+_PG_DISK_FULL, _PG_OUT_OF_MEMORY, _PG_TOO_MANY_CONNECTIONS, _PG_READ_ONLY = "53100", "53200", "53300", "25006"
+
+
+def storage_trouble(exc: BaseException, sqlite_file: Path | None = None) -> StorageUnavailable | None:
+    """The error the request should be answered with when ``exc`` (or what caused it) means
+    the database cannot serve right now, rather than a fault of the request or of openxp:
+    PostgreSQL down, restarting or unreachable, a statement timed out, SQLite's disk full or
+    read-only. ``None`` for anything else, which stays the 500 it is."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        seen += 1
+        if isinstance(current, StorageUnavailable):
+            return current
+        found = _classify_one(current, sqlite_file)
+        if found is not None:
+            return found
+        orig = getattr(current, "orig", None) if isinstance(current, sa_exc.DBAPIError) else None
+        current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+    return None
+
+
+def _classify_one(exc: BaseException, sqlite_file: Path | None) -> StorageUnavailable | None:
+    if isinstance(exc, sqlite3.Error):
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == _SQLITE_FULL:
+            return StorageFull()
+        if code == _SQLITE_READONLY:
+            return StorageReadOnly()
+        if code in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+            return _disk_state(sqlite_file)
+        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return StorageUnavailable("the database is busy; try again shortly")
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            log.error("the SQLite database reports corruption: %s", exc)
+            return StorageUnavailable("the database cannot be read")
+        return None
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled PostgreSQL connection came free in time
+        return StorageUnavailable("the database is overloaded; try again shortly")
+    if isinstance(exc, (TimeoutError, ConnectionError, OSError)):
+        return StorageUnavailable()
+    module = type(exc).__module__
+    if module.startswith("asyncpg"):
+        sqlstate = str(getattr(exc, "sqlstate", "") or "")
+        if sqlstate == _PG_DISK_FULL:
+            return StorageFull()
+        if sqlstate == _PG_READ_ONLY:
+            return StorageReadOnly()
+        if sqlstate[:2] in ("08", "57") or sqlstate in (_PG_OUT_OF_MEMORY, _PG_TOO_MANY_CONNECTIONS):
+            return StorageUnavailable()
+        if type(exc).__name__ in ("InterfaceError", "ConnectionDoesNotExistError") and "closed" in str(exc):
+            return StorageUnavailable()
+    return None
+
+
+def _disk_state(sqlite_file: Path | None) -> StorageUnavailable:
+    """SQLite says only "disk I/O error"; the filesystem says why."""
+    if sqlite_file is not None:
+        try:
+            stat = os.statvfs(sqlite_file.parent)
+        except OSError:
+            return StorageUnavailable("the database file cannot be reached")
+        if stat.f_flag & os.ST_RDONLY:
+            return StorageReadOnly()
+        if stat.f_bavail == 0:
+            return StorageFull()
+    return StorageUnavailable("the database file cannot be read or written")
+
+
+def probe_writable(url: str) -> None:
+    """Raise ``StorageUnavailable`` (with a message for the operator) unless the SQLite
+    database named by ``url`` can be written: checked at start-up, since a worker that
+    cannot open it would otherwise fail on every request. PostgreSQL: nothing to check."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = sqlite3.connect(path, isolation_level=None, timeout=1)
+        try:
+            # A read-only file still grants the write lock; only a write shows it (rolled back).
+            probe.execute("BEGIN IMMEDIATE")
+            version = int(probe.execute("PRAGMA user_version").fetchone()[0])
+            probe.execute(f"PRAGMA user_version = {version}")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+    except (OSError, sqlite3.Error) as exc:
+        trouble = storage_trouble(exc, path) if isinstance(exc, sqlite3.Error) else None
+        if isinstance(exc, sqlite3.OperationalError) and _is_locked(exc):
+            return  # another process is writing: then it is writable
+        kind = "full" if isinstance(trouble, StorageFull) else "read-only or not writable"
+        refusal: type[StorageUnavailable] = type(trouble) if trouble is not None else StorageReadOnly
+        raise refusal(
+            f"the database {path} is {kind} ({exc}); openxp must be able to write it and the "
+            "files beside it (-wal, -shm): check the file's and its folder's owner, permissions and mount"
+        ) from exc
+
+
 class Database:
     """One per process. On SQLite: one writer connection (writes are serialised per
     process anyway) and one reader connection, both used inline; WAL lets the reader
@@ -334,8 +446,10 @@ class Database:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self._async: AsyncEngine | None = None
+        self._sqlite_file: Path | None = None
         if self.is_sqlite:
             path = sqlite_path(url)
+            self._sqlite_file = path
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             target = str(path) if path is not None else ":memory:"
@@ -363,8 +477,13 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=False,
+                pool_timeout=POOL_TIMEOUT,
                 isolation_level="AUTOCOMMIT",
+                connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT},
             )
+
+    def _unavailable(self, exc: BaseException) -> StorageUnavailable | None:
+        return storage_trouble(exc, self._sqlite_file)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
@@ -374,11 +493,30 @@ class Database:
             conn = _SqliteConnection(self._reader, self._reader_engine)
             try:
                 yield conn
+            except StorageUnavailable:
+                raise
+            except Exception as exc:
+                trouble = self._unavailable(exc)
+                if trouble is None:
+                    raise
+                raise trouble from exc
             finally:
                 conn.close()
             return
-        async with self._async.connect() as core:
-            yield _PostgresConnection(core, await _driver_connection(core))
+        try:
+            async with self._async.connect() as core:
+                try:
+                    yield _PostgresConnection(core, await _driver_connection(core))
+                except Exception as exc:
+                    await _discard_if_broken(core, exc)
+                    raise
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            trouble = self._unavailable(exc)
+            if trouble is None:
+                raise
+            raise trouble from exc
 
     @asynccontextmanager
     async def bounded_read(self, seconds: float) -> AsyncIterator[Connection]:
@@ -422,37 +560,86 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
-        """A transaction: committed when the block ends, rolled back if it raises."""
+        """A transaction: committed when the block ends, rolled back if it raises. A database
+        that cannot serve (down, full, read-only) raises ``StorageUnavailable``."""
         if self._async is not None:
-            async with self._async.connect() as core:
-                raw = await _driver_connection(core)
-                transaction = raw.transaction()
-                await transaction.start()
-                try:
-                    yield _PostgresConnection(core, raw)
-                except BaseException:
-                    await transaction.rollback()
-                    raise
-                await transaction.commit()
-            return
-        async with self._write_lock:
-            group = self._group if self._group is not None else await self._open_group()
-            group.members += 1
-            self._writer.execute("SAVEPOINT member")
-            conn = _SqliteConnection(self._writer, self._writer_engine)
             try:
-                yield conn
-            except BaseException:
-                if self._writer.in_transaction:  # some SQLite errors end the transaction themselves
-                    self._writer.execute("ROLLBACK TO member")
-                    self._writer.execute("RELEASE member")
+                async with self._async.connect() as core:
+                    try:
+                        raw = await _driver_connection(core)
+                        transaction = raw.transaction()
+                        await transaction.start()
+                        try:
+                            yield _PostgresConnection(core, raw)
+                        except BaseException:
+                            try:
+                                await transaction.rollback()
+                            except Exception:
+                                # A connection that cannot roll back is gone; the block's own error is the answer.
+                                await core.invalidate()
+                            raise
+                        await transaction.commit()
+                    except Exception as exc:
+                        await _discard_if_broken(core, exc)
+                        raise
+            except StorageUnavailable:
                 raise
-            else:
-                self._writer.execute("RELEASE member")
-            finally:
-                conn.close()
-        # Answer only once it is durable: a claimed code or an issued token is real only then.
-        await asyncio.shield(group.committed)
+            except Exception as exc:
+                trouble = self._unavailable(exc)
+                if trouble is None:
+                    raise
+                raise trouble from exc
+            return
+        try:
+            async with self._write_lock:
+                group = self._group
+                if group is not None and not self._writer.in_transaction:
+                    # Belt and braces: a group whose transaction SQLite ended is never joined.
+                    self._lose_group(group, StorageUnavailable("the transaction was lost; nothing was written"))
+                    group = None
+                if group is None:
+                    group = await self._open_group()
+                group.members += 1
+                self._writer.execute("SAVEPOINT member")
+                conn = _SqliteConnection(self._writer, self._writer_engine)
+                try:
+                    yield conn
+                    if not self._writer.in_transaction:
+                        # The block swallowed an error after which SQLite rolled everything back.
+                        raise StorageUnavailable("the transaction was lost; nothing was written")
+                except BaseException as exc:
+                    if self._writer.in_transaction:
+                        self._writer.execute("ROLLBACK TO member")
+                        self._writer.execute("RELEASE member")
+                    else:
+                        # SQLite rolled the whole transaction back itself (SQLITE_FULL, SQLITE_IOERR,
+                        # ...): the members already done with it lost their rows too. They are told so,
+                        # and the next writer begins a transaction of its own instead of running on
+                        # in autocommit, where each savepoint would commit alone.
+                        lost = self._unavailable(exc) if isinstance(exc, Exception) else None
+                        self._lose_group(group, lost or StorageUnavailable("the transaction was lost"))
+                    raise
+                else:
+                    self._writer.execute("RELEASE member")
+                finally:
+                    conn.close()
+            # Answer only once it is durable: a claimed code or an issued token is real only then.
+            await asyncio.shield(group.committed)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            trouble = self._unavailable(exc)
+            if trouble is None:
+                raise
+            raise trouble from exc
+
+    def _lose_group(self, group: _CommitGroup, error: Exception) -> None:
+        """The group's transaction is gone: every member still waiting for its commit fails."""
+        if self._group is group:
+            self._group = None
+        if not group.committed.done():
+            group.committed.set_exception(error)
+            group.committed.exception()  # retrieved: members that were cancelled never will
 
     async def _open_group(self) -> _CommitGroup:
         """Group commit: writes that arrive while one is under way join its transaction, each
@@ -472,13 +659,16 @@ class Database:
             seen = group.members
             await asyncio.sleep(0)  # one turn of the event loop: let waiting writers join
         async with self._write_lock:
+            if group.committed.done():
+                return  # lost (_lose_group): any transaction open now is a later group's
             self._group = None
             try:
                 self._writer.execute("COMMIT")
             except BaseException as exc:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK")
-                group.committed.set_exception(exc)
+                answer = (self._unavailable(exc) or exc) if isinstance(exc, Exception) else exc
+                group.committed.set_exception(answer)
                 group.committed.exception()  # retrieved: members that were cancelled never will
                 if not isinstance(exc, Exception):
                     raise
@@ -504,12 +694,18 @@ class Database:
     async def fetch_one(self, sql: str, *args: Any) -> Any:
         """One look-up outside any transaction, with nothing to set up around it: the
         bearer check's single indexed read."""
-        if self._async is None:
-            cursor = self._reader.cursor()
-            cursor.row_factory = sqlite3.Row
-            return cursor.execute(_qmark(sql), args).fetchone()
-        pool = self._lookups if self._lookups is not None else await self._lookup_pool()
-        return await pool.fetchrow(sql, *args)
+        try:
+            if self._async is None:
+                cursor = self._reader.cursor()
+                cursor.row_factory = sqlite3.Row
+                return cursor.execute(_qmark(sql), args).fetchone()
+            pool = self._lookups if self._lookups is not None else await self._lookup_pool()
+            return await pool.fetchrow(sql, *args)
+        except Exception as exc:
+            trouble = self._unavailable(exc)
+            if trouble is None:
+                raise
+            raise trouble from exc
 
     async def _lookup_pool(self) -> Any:
         """A small asyncpg pool of its own for single look-ups: checking a connection out of
@@ -519,7 +715,13 @@ class Database:
         async with self._lookup_lock:
             if self._lookups is None:
                 dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-                self._lookups = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+                self._lookups = await asyncpg.create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    timeout=CONNECT_TIMEOUT,
+                    command_timeout=COMMAND_TIMEOUT,
+                )
         return self._lookups
 
     async def ping(self) -> bool:
@@ -562,6 +764,16 @@ class Database:
                 self._bounded[1].dispose()
                 self._bounded[0].close()
                 self._bounded = None
+
+
+async def _discard_if_broken(core: AsyncConnection, exc: BaseException) -> None:
+    """A connection that failed because the server went away is not returned to the pool:
+    the next request gets a new one (and, while the server is down, a quick 503)."""
+    if storage_trouble(exc) is not None and not core.invalidated:
+        try:
+            await core.invalidate()
+        except Exception:
+            log.debug("invalidating a broken connection failed", exc_info=True)
 
 
 async def _driver_connection(core: AsyncConnection) -> Any:

@@ -23,3 +23,28 @@ class QueryTimeout(StoreError):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the query ran longer than {seconds:g} s and was stopped")
         self.seconds = seconds
+
+
+class StorageUnavailable(StoreError):
+    """The database cannot serve the request right now (not the request's fault): every HTTP
+    surface answers 503 with ``Retry-After`` and ``code``, in its own error shape."""
+
+    code = "database_unavailable"
+    retry_after = 5
+    default_message = "the database is unavailable; try again shortly"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+
+
+class StorageFull(StorageUnavailable):
+    code = "storage_full"
+    retry_after = 60
+    default_message = "the server's storage is full; nothing was written"
+
+
+class StorageReadOnly(StorageUnavailable):
+    code = "storage_read_only"
+    retry_after = 60
+    default_message = "the server's storage is read-only; nothing was written"

@@ -143,9 +143,17 @@ class Server:
         self.process = None
 
 
-def make_server(extra_env: dict[str, str] | None = None, *, provision: bool = True, workers: int = 2) -> Server:
+def make_server(
+    extra_env: dict[str, str] | None = None,
+    *,
+    provision: bool = True,
+    workers: int = 2,
+    database_url: str | None = None,
+) -> Server:
+    """``database_url``: a database of the caller's (then stop it with ``server.stop()`` and
+    remove ``server.data_dir``; ``destroy_server`` drops only databases it created)."""
     data_dir = Path(tempfile.mkdtemp(prefix="openxp-test-"))
-    database_url = create_database(data_dir)
+    database_url = database_url or create_database(data_dir)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
