@@ -66,6 +66,17 @@ def _actors(statement: dict[str, Any]) -> list[Any]:
     return found + members
 
 
+def named_agents(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Agent and Group a statement names about people (actor, object, instructor, team,
+    context agents and groups, members, and the same inside a SubStatement); not the authority,
+    which the LRS sets."""
+    found = [a for a in _actors({k: v for k, v in statement.items() if k != "authority"}) if isinstance(a, dict)]
+    obj = statement.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        found += named_agents(obj)
+    return found
+
+
 def _activities(statement: dict[str, Any]) -> list[str]:
     ids = []
     obj = statement.get("object") or {}

@@ -34,6 +34,8 @@ from openxp.xapi.http import (
     confine_agent,
     confine_registration,
     confine_statement,
+    confine_voiding,
+    confines_voiding,
     endpoint,
     iso,
     query_params,
@@ -135,17 +137,41 @@ async def _store(
         for sent, statement in prepared:
             found = existing.get(statement["id"].lower())
             if found is not None:
-                if not compare.same_statement(sent, json.loads(found.payload), ctx.version):
+                # An id taken by a statement this credential may not read answers as a free id
+                # would (and stores nothing): a 409 would tell it the statement exists.
+                if _visible(ctx, found) and not compare.same_statement(sent, json.loads(found.payload), ctx.version):
                     raise conflict(f"statement {statement['id']} already exists with different content")
                 continue
             batch.append(shape.row(statement, stored_at))
         targets = {s.voids for s in batch if s.voids}
         if targets:
-            for target in (await store.find_many(conn, tenant_id, targets)).values():
+            found_targets = await store.find_many(conn, tenant_id, targets)
+            for target in found_targets.values():
                 if target.verb_id == VOIDED:
                     raise InvalidStatement("object.id", "a voiding statement cannot itself be voided")
+            if confines_voiding(ctx.principal):
+                _confine_voiding(ctx, targets, found_targets, prepared)
         await store.insert_many(conn, tenant_id, batch)
         await store.save_attachments(conn, tenant_id, files)
+
+
+def _confine_voiding(
+    ctx: XContext,
+    targets: set[str],
+    found: dict[str, store.Stored],
+    prepared: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    """Each statement a confined credential voids must be one it could have written: stored
+    (and visible to it) or written in this very batch."""
+    own = shape.agent_key(ctx.authority)
+    in_batch = {statement["id"].lower(): statement for _, statement in prepared}
+    for target_id in sorted(targets):
+        stored = found.get(target_id)
+        if stored is not None:
+            visible = _visible(ctx, stored)
+            confine_voiding(ctx.principal, own, json.loads(stored.payload) if visible else None, stored.authority_key)
+        else:
+            confine_voiding(ctx.principal, own, in_batch.get(target_id), own)
 
 
 async def _put(request: Request, ctx: XContext) -> Response:
@@ -301,9 +327,21 @@ def _confined(ctx: XContext, filters: store.Filters) -> store.Filters:
     return filters
 
 
-def _readable(ctx: XContext, found: store.Stored) -> bool:
-    """statements/read/mine: one's own statements only (others are as if absent)."""
-    return ctx.principal.may("statements/read") or found.authority_key == shape.agent_key(ctx.authority)
+def _visible(ctx: XContext, found: store.Stored) -> bool:
+    """Whether this credential may read a stored statement; the rest answers as if absent (I-04).
+    statements/read/mine: one's own statements only. Actor-bound: its actor's, in its
+    launch's registration (J-03)."""
+    principal = ctx.principal
+    if not (principal.may("statements/read") or found.authority_key == shape.agent_key(ctx.authority)):
+        return False
+    if principal.restricted:
+        payload = json.loads(found.payload)
+        try:
+            confine_agent(principal, shape.agent_key(payload.get("actor")))
+            confine_registration(principal, (payload.get("context") or {}).get("registration"))
+        except OutsideCredential:
+            return False
+    return True
 
 
 async def _get_one(
@@ -315,12 +353,8 @@ async def _get_one(
         raise bad_request("the statement id must be a UUID")
     async with runtime(request).db.read() as conn:
         found = await store.find(conn, ctx.principal.tenant_id, statement_id.lower())
-    if found is None or found.voided != voided or not _readable(ctx, found):
+    if found is None or found.voided != voided or not _visible(ctx, found):
         raise not_found("no such statement" if not voided else "no such voided statement")
-    if ctx.principal.restricted:
-        payload = json.loads(found.payload)
-        confine_agent(ctx.principal, shape.agent_key(payload.get("actor")))
-        confine_registration(ctx.principal, (payload.get("context") or {}).get("registration"))
     body = shape.render(found.payload, fmt, languages)
     response = await _respond(request, ctx, body, [found.payload], with_attachments)
     response.headers["Last-Modified"] = formatdate(found.stored, usegmt=True)
