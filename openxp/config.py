@@ -83,6 +83,9 @@ class Settings:
     access_log: bool = True
     # The version echoed on a request that names none (xAPI requires one; the 400 still carries it).
     xapi_default_version: str = "1.0.3"
+    # Input limits on /xapi (docs/security.md): statements per request, attachment parts per request.
+    xapi_max_statements: int = 10_000
+    xapi_max_parts: int = 1_000
     rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @property
@@ -143,5 +146,7 @@ class Settings:
             trusted_proxies=proxies,
             access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
             xapi_default_version=xapi_default,
+            xapi_max_statements=_int(env, "OPENXP_XAPI_MAX_STATEMENTS", 10_000),
+            xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", 1_000),
             rate_limits=limits,
         )
