@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, asc, desc, exists, insert, or_, select, union, update
+from sqlalchemy import ColumnElement, Select, and_, asc, desc, exists, func, insert, literal, or_, select, union, update
 
 from openxp.store.db import Connection
 from openxp.store.models import xapi_attachments as attachments_t
@@ -200,33 +200,47 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
         )
 
 
-def _target_matches(t: Any, tenant_id: int, f: Filters) -> list[ColumnElement[bool]]:
-    """The filters as conditions on one statement row ``t`` already found by its key."""
+def _target_matches(t: Any, tenant_id: int, f: Filters, *, lookup_only: bool = False) -> list[ColumnElement[bool]]:
+    """The filters as conditions on the statement row ``t``. With ``lookup_only`` (the target of
+    a StatementRef, found by its unique id) each compared column is wrapped (``|| ''``, and a
+    side table probed by a count) so the planner cannot drive the join from a filter's index:
+    without statistics PostgreSQL did, reading every matching target to find the few statements
+    referring to one."""
+
+    def col(column: Any) -> Any:
+        return column.op("||")(literal("")) if lookup_only else column
+
+    def side_row(*where: ColumnElement[bool]) -> ColumnElement[bool]:
+        if not lookup_only:
+            return exists().where(*where)
+        # A count is never turned into a join, so the side table is probed by its primary key
+        # (seq, value) for each target; an EXISTS became a semi-join read from the side table's
+        # (tenant_id, value, seq) index, i.e. every match.
+        return select(func.count()).where(*where).scalar_subquery() > 0
+
     conds: list[ColumnElement[bool]] = []
     if f.verb is not None:
-        conds.append(t.c.verb_id == f.verb)
+        conds.append(col(t.c.verb_id) == f.verb)
     if f.registration is not None:
-        conds.append(t.c.registration == f.registration)
+        conds.append(col(t.c.registration) == f.registration)
     if f.activity is not None:
         if f.related_activities:
             conds.append(
-                exists().where(
+                side_row(
                     activities_t.c.seq == t.c.seq,
                     activities_t.c.activity_id == f.activity,
                     activities_t.c.tenant_id == tenant_id,
                 )
             )
         else:
-            conds.append(t.c.object_activity == f.activity)
+            conds.append(col(t.c.object_activity) == f.activity)
     if f.agent is not None:
         if f.related_agents:
             conds.append(
-                exists().where(
-                    agents_t.c.seq == t.c.seq, agents_t.c.agent_key == f.agent, agents_t.c.tenant_id == tenant_id
-                )
+                side_row(agents_t.c.seq == t.c.seq, agents_t.c.agent_key == f.agent, agents_t.c.tenant_id == tenant_id)
             )
         else:
-            conds.append(or_(t.c.actor_key == f.agent, t.c.object_agent == f.agent))
+            conds.append(or_(col(t.c.actor_key) == f.agent, col(t.c.object_agent) == f.agent))
     return conds
 
 
@@ -292,7 +306,7 @@ def _page_branches(
             referring.c.tenant_id == tenant_id,
             referring.c.object_statement.is_not(None),
             *referring_page,
-            *_target_matches(target, tenant_id, f),
+            *_target_matches(target, tenant_id, f, lookup_only=True),
         )
         .order_by(order(referring.c.seq))
         .limit(limit)

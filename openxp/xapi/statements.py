@@ -139,8 +139,8 @@ def _too_many(max_statements: int) -> XAPIError:
 
 
 def _parse_statements(raw: bytes, max_statements: int) -> Any:
-    # Every statement is an object, so a body with no more braces than the limit cannot exceed it.
-    if len(raw) > OFFLOAD_BYTES and raw.count(b"{") > max_statements and _array_longer_than(raw, max_statements):
+    # An array of more elements than the limit has at least as many commas.
+    if len(raw) > OFFLOAD_BYTES and raw.count(b",") >= max_statements and _array_longer_than(raw, max_statements):
         raise _too_many(max_statements)
     try:
         body = wire.parse_json(raw)
@@ -392,7 +392,12 @@ async def _get(request: Request, ctx: XContext) -> Response:
     if len(rows) > limit:
         rows = rows[:limit]
         more = f"{request.scope.get('root_path', '')}/statements?more={_encode_more(params, rows[-1].seq)}"
-    payloads = [shape.render(r.payload, fmt, languages) for r in rows]
+
+    def render() -> list[bytes]:
+        return [shape.render(r.payload, fmt, languages) for r in rows]
+
+    # format=exact serves the stored text; the other formats reshape every statement of the page.
+    payloads = await _off_loop(0 if fmt == "exact" else sum(len(r.payload) for r in rows), render)
     body = b'{"statements":[' + b",".join(payloads) + b'],"more":' + orjson.dumps(more) + b"}"
     return await _respond(request, ctx, body, [r.payload for r in rows], with_attachments)
 
