@@ -88,6 +88,9 @@ class Settings:
     log_level: str | None = None
     # The version echoed on a request that names none (xAPI requires one; the 400 still carries it).
     xapi_default_version: str = "1.0.3"
+    # Input limits on /xapi (docs/security.md): statements per request, attachment parts per request.
+    xapi_max_statements: int = 10_000
+    xapi_max_parts: int = 1_000
     rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @property
@@ -156,5 +159,7 @@ class Settings:
             access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
             log_level=log_level,
             xapi_default_version=xapi_default,
+            xapi_max_statements=_int(env, "OPENXP_XAPI_MAX_STATEMENTS", 10_000),
+            xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", 1_000),
             rate_limits=limits,
         )

@@ -107,3 +107,17 @@ class OutsideCredential(AuthError):
 
     status = 403
     error = "forbidden_by_credential"
+
+
+class VoidingForbidden(AuthError):
+    """A confined credential voiding a statement it could not itself have written (or cannot
+    see: an unknown id answers the same, so the refusal reveals nothing)."""
+
+    status = 403
+    error = "voiding_forbidden"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this credential may void only statements it could itself have written"
+            " (its own actor, registration and activity; for statements/read/mine, its own statements)"
+        )

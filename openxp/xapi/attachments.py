@@ -51,12 +51,16 @@ def _headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def parse(content_type: str, body: bytes) -> tuple[bytes, dict[str, tuple[str, bytes]]]:
-    """(the statements' JSON, {sha2: (content type, bytes)})."""
+def parse(content_type: str, body: bytes, max_parts: int) -> tuple[bytes, dict[str, tuple[str, bytes]]]:
+    """(the statements' JSON, {sha2: (content type, bytes)}); at most ``max_parts`` attachment parts."""
     match = _BOUNDARY.search(content_type)
     if match is None:
         raise _bad("multipart/mixed needs a boundary parameter")
     delimiter = b"--" + match.group(1).encode("latin-1")
+    # Counted before anything is split or parsed: the statements part, the attachment parts and
+    # the closing delimiter (docs/security.md, Input limits on /xapi).
+    if body.count(delimiter) > max_parts + 2:
+        raise XAPIError(413, "too_many_parts", f"a multipart request may carry at most {max_parts:,} attachment parts")
     segments = body.split(delimiter)
     if len(segments) < 3 or segments[0].strip():
         raise _bad("the body must start with the boundary and hold at least one part")

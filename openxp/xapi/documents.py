@@ -97,7 +97,9 @@ def _confine(request: Request, ctx: XContext, kind: str, key: store.Key) -> None
     confine_agent(principal, key.agent_key)
     if kind == "state":
         confine_activity(principal, key.activity_id)
-        confine_registration(principal, key.registration or None, required=False)
+        # Every State request names the launch's registration: without one it would reach the
+        # registration-less documents (and DELETE without stateId all of them) outside the launch.
+        confine_registration(principal, key.registration or None)
 
 
 async def _document(request: Request, ctx: XContext, kind: str, id_param: str, allowed: frozenset[str]) -> Response:
@@ -213,6 +215,7 @@ async def activities(request: Request, ctx: XContext) -> Response:
     """The Activity as the LRS knows it: definitions merged over the statements that name it."""
     params = query_params(request, frozenset({"activityId"}))
     activity_id = _activity(params)
+    confine_activity(ctx.principal, activity_id)
     t = xapi_statements
     async with runtime(request).db.read() as conn:
         rows = await conn.execute(

@@ -66,6 +66,17 @@ def _actors(statement: dict[str, Any]) -> list[Any]:
     return found + members
 
 
+def named_agents(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Agent and Group a statement names about people (actor, object, instructor, team,
+    context agents and groups, members, and the same inside a SubStatement); not the authority,
+    which the LRS sets."""
+    found = [a for a in _actors({k: v for k, v in statement.items() if k != "authority"}) if isinstance(a, dict)]
+    obj = statement.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        found += named_agents(obj)
+    return found
+
+
 def _activities(statement: dict[str, Any]) -> list[str]:
     ids = []
     obj = statement.get("object") or {}
@@ -104,9 +115,15 @@ def row(statement: dict[str, Any], stored_at: float) -> NewStatement:
 # -- formats ---------------------------------------------------------------
 
 
+# Accept-Language tags considered for format=canonical: browsers send a handful; the rest of a
+# longer header is ignored (RFC 9110 12.5.4 leaves the choice to the server), so the pick costs
+# at most this many dictionary look-ups per language map (docs/security.md, Input limits).
+MAX_ACCEPT_LANGUAGES = 32
+
+
 def accept_languages(header: str) -> list[str]:
     ranked = []
-    for i, part in enumerate(header.split(",")):
+    for i, part in enumerate(header.split(",", MAX_ACCEPT_LANGUAGES)[:MAX_ACCEPT_LANGUAGES]):
         tag, _, params = part.strip().partition(";")
         q = 1.0
         if params.strip().startswith("q="):
@@ -120,15 +137,20 @@ def accept_languages(header: str) -> list[str]:
 
 
 def _pick(lang_map: dict[str, str], languages: list[str]) -> dict[str, str]:
+    """The entry for the first wanted tag present (or, failing that, the first entry sharing its
+    primary subtag), else und / en-US / en, else the first entry: one pass over the map."""
     lowered = {k.lower(): k for k in lang_map}
+    by_primary: dict[str, str] = {}
+    for low, key in lowered.items():
+        by_primary.setdefault(low.split("-", 1)[0], key)
     for wanted in languages:
         if wanted == "*":
             break
-        if wanted in lowered:
-            return {lowered[wanted]: lang_map[lowered[wanted]]}
-        for low, key in lowered.items():
-            if low.split("-")[0] == wanted.split("-")[0]:
-                return {key: lang_map[key]}
+        picked = lowered.get(wanted)
+        if picked is None:
+            picked = by_primary.get(wanted.split("-", 1)[0])
+        if picked is not None:
+            return {picked: lang_map[picked]}
     for fallback in ("und", "en-us", "en"):
         if fallback in lowered:
             return {lowered[fallback]: lang_map[lowered[fallback]]}

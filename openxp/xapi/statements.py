@@ -8,14 +8,17 @@ Reads serve the stored JSON text as it is (format=exact) or reshape it
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
 import json
 import math
+import re
 import uuid as uuidlib
+from collections.abc import Callable
 from email.utils import formatdate
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -34,12 +37,15 @@ from openxp.xapi.http import (
     confine_agent,
     confine_registration,
     confine_statement,
+    confine_voiding,
+    confines_voiding,
     endpoint,
     iso,
     query_params,
 )
 from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time, timestamp
 
+T = TypeVar("T")
 MAX_BODY = 16 * 1024 * 1024
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -72,19 +78,88 @@ SCOPES = {"GET": "statements/read/mine", "PUT": "statements/write", "POST": "sta
 # -- writing ---------------------------------------------------------------
 
 
-async def _read_statements(request: Request) -> tuple[Any, dict[str, tuple[str, bytes]]]:
-    """The statements JSON and, for multipart/mixed, the attachment parts by sha2."""
+# Statement bodies larger than this are parsed and validated on a worker thread, so that a
+# big batch never holds the event loop (docs/security.md, Input limits on /xapi).
+OFFLOAD_BYTES = 256 * 1024
+
+
+async def _read_statements(request: Request) -> tuple[bytes, dict[str, tuple[str, bytes]]]:
+    """The statements' JSON text and, for multipart/mixed, the attachment parts by sha2."""
     kind = media_type(request)
     if kind not in {"application/json", "multipart/mixed"}:
         raise XAPIError(400, "unsupported_content_type", "send statements as application/json or multipart/mixed")
     raw = await read_body(request, MAX_BODY)
     files: dict[str, tuple[str, bytes]] = {}
     if kind == "multipart/mixed":
-        raw, files = attachments.parse(request.headers.get("content-type", ""), raw)
+        max_parts = runtime(request).settings.xapi_max_parts
+        raw, files = attachments.parse(request.headers.get("content-type", ""), raw, max_parts)
+    return raw, files
+
+
+_DECODER = json.JSONDecoder()
+_BLANKS = re.compile(r"[ \t\n\r]*")
+
+
+def _array_longer_than(raw: bytes, limit: int) -> bool:
+    """Whether ``raw`` is a JSON array of more than ``limit`` elements, found by decoding at
+    most ``limit + 1`` of them one at a time (and keeping none). Run before the strict parse
+    of a large body that might be one: that parse is a single C call which holds the GIL, and
+    so the event loop, for as long as the whole body takes. Anything this loose reader cannot
+    follow is left to the strict parse to judge."""
     try:
-        return wire.parse_json(raw), files
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    at = _BLANKS.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("[", at):
+        return False
+    at = _BLANKS.match(text, at + 1).end()  # type: ignore[union-attr]
+    count = 0
+    while not text.startswith("]", at):
+        try:
+            _, at = _DECODER.raw_decode(text, at)
+        except ValueError:
+            return False
+        count += 1
+        if count > limit:
+            return True
+        at = _BLANKS.match(text, at).end()  # type: ignore[union-attr]
+        if not text.startswith(",", at):
+            return False
+        at = _BLANKS.match(text, at + 1).end()  # type: ignore[union-attr]
+    return False
+
+
+def _too_many(max_statements: int) -> XAPIError:
+    return XAPIError(
+        413,
+        "too_many_statements",
+        f"a request may carry at most {max_statements:,} statements; send them in several requests",
+    )
+
+
+def _parse_statements(raw: bytes, max_statements: int) -> Any:
+    # An array of more elements than the limit has at least as many commas.
+    if len(raw) > OFFLOAD_BYTES and raw.count(b",") >= max_statements and _array_longer_than(raw, max_statements):
+        raise _too_many(max_statements)
+    try:
+        body = wire.parse_json(raw)
     except wire.WireError as exc:
         raise bad_request(f"the body is not valid JSON: {exc}", "invalid_json") from None
+    if isinstance(body, list) and len(body) > max_statements:
+        # Freed here, on the worker thread: the exception's traceback would otherwise keep the
+        # parsed batch alive until the event loop handles it, and free it there.
+        del body
+        raise _too_many(max_statements)
+    return body
+
+
+async def _off_loop(size: int, work: Callable[[], T]) -> T:
+    """Run ``work`` inline when the request is small (a thread hop costs more than it), else on
+    a worker thread."""
+    if size <= OFFLOAD_BYTES:
+        return work()
+    return await asyncio.to_thread(work)
 
 
 def _prepare(
@@ -135,17 +210,41 @@ async def _store(
         for sent, statement in prepared:
             found = existing.get(statement["id"].lower())
             if found is not None:
-                if not compare.same_statement(sent, json.loads(found.payload), ctx.version):
+                # An id taken by a statement this credential may not read answers as a free id
+                # would (and stores nothing): a 409 would tell it the statement exists.
+                if _visible(ctx, found) and not compare.same_statement(sent, json.loads(found.payload), ctx.version):
                     raise conflict(f"statement {statement['id']} already exists with different content")
                 continue
             batch.append(shape.row(statement, stored_at))
         targets = {s.voids for s in batch if s.voids}
         if targets:
-            for target in (await store.find_many(conn, tenant_id, targets)).values():
+            found_targets = await store.find_many(conn, tenant_id, targets)
+            for target in found_targets.values():
                 if target.verb_id == VOIDED:
                     raise InvalidStatement("object.id", "a voiding statement cannot itself be voided")
+            if confines_voiding(ctx.principal):
+                _confine_voiding(ctx, targets, found_targets, prepared)
         await store.insert_many(conn, tenant_id, batch)
         await store.save_attachments(conn, tenant_id, files)
+
+
+def _confine_voiding(
+    ctx: XContext,
+    targets: set[str],
+    found: dict[str, store.Stored],
+    prepared: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    """Each statement a confined credential voids must be one it could have written: stored
+    (and visible to it) or written in this very batch."""
+    own = shape.agent_key(ctx.authority)
+    in_batch = {statement["id"].lower(): statement for _, statement in prepared}
+    for target_id in sorted(targets):
+        stored = found.get(target_id)
+        if stored is not None:
+            visible = _visible(ctx, stored)
+            confine_voiding(ctx.principal, own, json.loads(stored.payload) if visible else None, stored.authority_key)
+        else:
+            confine_voiding(ctx.principal, own, in_batch.get(target_id), own)
 
 
 async def _put(request: Request, ctx: XContext) -> Response:
@@ -155,22 +254,38 @@ async def _put(request: Request, ctx: XContext) -> Response:
     statement_id = params["statementId"]
     if not UUID.fullmatch(statement_id):
         raise bad_request("statementId must be a UUID")
-    body, files = await _read_statements(request)
-    if not isinstance(body, dict):
-        raise InvalidStatement("", "PUT takes one statement (a JSON object)")
-    if "id" in body and (not isinstance(body["id"], str) or body["id"].lower() != statement_id.lower()):
-        raise InvalidStatement("id", "differs from the statementId parameter")
-    body = {**body, "id": body.get("id", statement_id)}
-    await _store(request, ctx, _prepare([body], ctx, [""], files), files)
+    raw, files = await _read_statements(request)
+    max_statements = runtime(request).settings.xapi_max_statements
+
+    def prepare() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        body = _parse_statements(raw, max_statements)
+        if not isinstance(body, dict):
+            raise InvalidStatement("", "PUT takes one statement (a JSON object)")
+        if "id" in body and (not isinstance(body["id"], str) or body["id"].lower() != statement_id.lower()):
+            raise InvalidStatement("id", "differs from the statementId parameter")
+        body = {**body, "id": body.get("id", statement_id)}
+        return _prepare([body], ctx, [""], files)
+
+    await _store(request, ctx, await _off_loop(_size(raw, files), prepare), files)
     return Response(status_code=204)
+
+
+def _size(raw: bytes, files: dict[str, tuple[str, bytes]]) -> int:
+    return len(raw) + sum(len(content) for _, content in files.values())
 
 
 async def _post(request: Request, ctx: XContext) -> Response:
     query_params(request, frozenset())
-    body, files = await _read_statements(request)
-    items = body if isinstance(body, list) else [body]
-    paths = [f"[{i}]" for i in range(len(items))] if isinstance(body, list) else [""]
-    prepared = _prepare(items, ctx, paths, files)
+    raw, files = await _read_statements(request)
+    max_statements = runtime(request).settings.xapi_max_statements
+
+    def prepare() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        body = _parse_statements(raw, max_statements)
+        items = body if isinstance(body, list) else [body]
+        paths = [f"[{i}]" for i in range(len(items))] if isinstance(body, list) else [""]
+        return _prepare(items, ctx, paths, files)
+
+    prepared = await _off_loop(_size(raw, files), prepare)
     await _store(request, ctx, prepared, files)
     return JSON([s["id"] for _, s in prepared])
 
@@ -277,7 +392,12 @@ async def _get(request: Request, ctx: XContext) -> Response:
     if len(rows) > limit:
         rows = rows[:limit]
         more = f"{request.scope.get('root_path', '')}/statements?more={_encode_more(params, rows[-1].seq)}"
-    payloads = [shape.render(r.payload, fmt, languages) for r in rows]
+
+    def render() -> list[bytes]:
+        return [shape.render(r.payload, fmt, languages) for r in rows]
+
+    # format=exact serves the stored text; the other formats reshape every statement of the page.
+    payloads = await _off_loop(0 if fmt == "exact" else sum(len(r.payload) for r in rows), render)
     body = b'{"statements":[' + b",".join(payloads) + b'],"more":' + orjson.dumps(more) + b"}"
     return await _respond(request, ctx, body, [r.payload for r in rows], with_attachments)
 
@@ -301,9 +421,21 @@ def _confined(ctx: XContext, filters: store.Filters) -> store.Filters:
     return filters
 
 
-def _readable(ctx: XContext, found: store.Stored) -> bool:
-    """statements/read/mine: one's own statements only (others are as if absent)."""
-    return ctx.principal.may("statements/read") or found.authority_key == shape.agent_key(ctx.authority)
+def _visible(ctx: XContext, found: store.Stored) -> bool:
+    """Whether this credential may read a stored statement; the rest answers as if absent (I-04).
+    statements/read/mine: one's own statements only. Actor-bound: its actor's, in its
+    launch's registration (J-03)."""
+    principal = ctx.principal
+    if not (principal.may("statements/read") or found.authority_key == shape.agent_key(ctx.authority)):
+        return False
+    if principal.restricted:
+        payload = json.loads(found.payload)
+        try:
+            confine_agent(principal, shape.agent_key(payload.get("actor")))
+            confine_registration(principal, (payload.get("context") or {}).get("registration"))
+        except OutsideCredential:
+            return False
+    return True
 
 
 async def _get_one(
@@ -315,12 +447,8 @@ async def _get_one(
         raise bad_request("the statement id must be a UUID")
     async with runtime(request).db.read() as conn:
         found = await store.find(conn, ctx.principal.tenant_id, statement_id.lower())
-    if found is None or found.voided != voided or not _readable(ctx, found):
+    if found is None or found.voided != voided or not _visible(ctx, found):
         raise not_found("no such statement" if not voided else "no such voided statement")
-    if ctx.principal.restricted:
-        payload = json.loads(found.payload)
-        confine_agent(ctx.principal, shape.agent_key(payload.get("actor")))
-        confine_registration(ctx.principal, (payload.get("context") or {}).get("registration"))
     body = shape.render(found.payload, fmt, languages)
     response = await _respond(request, ctx, body, [found.payload], with_attachments)
     response.headers["Last-Modified"] = formatdate(found.stored, usegmt=True)
