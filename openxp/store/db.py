@@ -362,16 +362,16 @@ def storage_trouble(exc: BaseException, sqlite_file: Path | None = None) -> Stor
 
 def _classify_one(exc: BaseException, sqlite_file: Path | None) -> StorageUnavailable | None:
     if isinstance(exc, sqlite3.Error):
-        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-        if code == _SQLITE_FULL:
+        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary result code
+        if primary == _SQLITE_FULL:
             return StorageFull()
-        if code == _SQLITE_READONLY:
+        if primary == _SQLITE_READONLY:
             return StorageReadOnly()
-        if code in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+        if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
             return _disk_state(sqlite_file)
-        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
             return StorageUnavailable("the database is busy; try again shortly")
-        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             log.error("the SQLite database reports corruption: %s", exc)
             return StorageUnavailable("the database cannot be read")
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from openxp.store.db import Connection
 from openxp.store.models import xapi_documents as docs_t
@@ -57,22 +57,51 @@ async def ids(conn: Connection, tenant_id: int, key: Key, since: float | None) -
     return [r.doc_id for r in rows]
 
 
-async def put(conn: Connection, tenant_id: int, key: Key, doc: Document, *, exists: bool) -> None:
-    values = {"content_type": doc.content_type, "content": doc.content, "etag": doc.etag, "updated": doc.updated}
-    if exists:
-        await conn.execute(update(docs_t).where(*_where(tenant_id, key), docs_t.c.doc_id == doc.doc_id).values(values))
-    else:
-        await conn.execute(
-            insert(docs_t).values(
-                tenant_id=tenant_id,
-                kind=key.kind,
-                activity_id=key.activity_id,
-                agent_key=key.agent_key,
-                registration=key.registration,
-                doc_id=doc.doc_id,
-                **values,
-            )
+_INSERT_NEW = (
+    "INSERT INTO xapi_documents (tenant_id, kind, activity_id, agent_key, registration, doc_id, content_type,"
+    " content, etag, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    " ON CONFLICT (tenant_id, kind, activity_id, agent_key, registration, doc_id) DO NOTHING RETURNING id"
+)
+
+
+async def write(conn: Connection, tenant_id: int, key: Key, doc: Document, *, replacing: str | None) -> bool:
+    """Store ``doc`` only if the document is still as the caller saw it: absent
+    (``replacing=None``) or holding ETag ``replacing``. The condition is part of the INSERT or
+    UPDATE, so of concurrent writers that saw the same state exactly one succeeds; False
+    means another got there first (look again)."""
+    if replacing is None:
+        row = await conn.fetch_one(
+            _INSERT_NEW,
+            tenant_id,
+            key.kind,
+            key.activity_id,
+            key.agent_key,
+            key.registration,
+            doc.doc_id,
+            doc.content_type,
+            doc.content,
+            doc.etag,
+            doc.updated,
         )
+        return row is not None
+    values = {"content_type": doc.content_type, "content": doc.content, "etag": doc.etag, "updated": doc.updated}
+    result = await conn.execute(
+        update(docs_t)
+        .where(*_where(tenant_id, key), docs_t.c.doc_id == doc.doc_id, docs_t.c.etag == replacing)
+        .values(values)
+        .returning(docs_t.c.id)
+    )
+    return result.first() is not None
+
+
+async def remove_one(conn: Connection, tenant_id: int, key: Key, doc_id: str, *, etag: str) -> bool:
+    """Delete the document only if it still holds ``etag``; False if it changed or went meanwhile."""
+    result = await conn.execute(
+        delete(docs_t)
+        .where(*_where(tenant_id, key), docs_t.c.doc_id == doc_id, docs_t.c.etag == etag)
+        .returning(docs_t.c.id)
+    )
+    return result.first() is not None
 
 
 async def remove(conn: Connection, tenant_id: int, key: Key, doc_id: str | None) -> None:

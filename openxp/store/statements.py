@@ -9,11 +9,12 @@ for related_agents / related_activities. Every query is bounded by tenant_id.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, asc, desc, exists, func, insert, literal, or_, select, union, update
+from sqlalchemy import ColumnElement, Select, and_, asc, desc, exists, func, literal, or_, select, union, update
 
 from openxp.store.db import Connection
 from openxp.store.models import xapi_attachments as attachments_t
@@ -116,10 +117,13 @@ async def _seqs(conn: Connection, tenant_id: int, statement_ids: list[str]) -> d
     return found
 
 
+# Both INSERTs skip an id the tenant already holds (or that a concurrent transaction is
+# committing: PostgreSQL waits for it), instead of failing; the caller compares those.
 _INSERT_STATEMENT = (
     "INSERT INTO xapi_statements (tenant_id, statement_id, stored, voided, verb_id, actor_key, object_activity,"
     " object_agent, object_statement, registration, payload, authority_key)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    " ON CONFLICT (tenant_id, statement_id) DO NOTHING"
 )
 # PostgreSQL: one statement per table whatever the batch size (column arrays, unnest), returning
 # the new seqs. Row by row (executemany) cost PostgreSQL ~35 ms of CPU per 100 statements.
@@ -128,6 +132,7 @@ _INSERT_STATEMENTS_UNNEST = (
     " object_agent, object_statement, registration, payload, authority_key)"
     " SELECT $1, * FROM unnest($2::varchar[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::text[],"
     " $8::text[], $9::varchar[], $10::varchar[], $11::text[], $12::text[])"
+    " ON CONFLICT (tenant_id, statement_id) DO NOTHING"
     " RETURNING seq, statement_id"
 )
 _INSERT_LINKS = {
@@ -142,14 +147,20 @@ _INSERT_LINKS_UNNEST = {
 }
 
 
-async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
-    """One batched INSERT for the statements and one per side table; then voiding.
+async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> set[str]:
+    """Insert the statements whose ids the tenant does not hold yet; the ids inserted.
+
+    The INSERT itself is conditional (ON CONFLICT DO NOTHING), so concurrent writers of one
+    id never fail on the unique constraint: the caller compares the ids not inserted with
+    what is stored. Then the side tables for the new rows, and voiding.
 
     Plain SQL (the ingest hot path). SQLite: the driver's executemany (a row costs SQLite
-    microseconds), then one look-up of the new seqs by id, since SQLite cannot batch an
-    INSERT ... RETURNING. PostgreSQL: one INSERT ... SELECT FROM unnest per table."""
+    microseconds), then one look-up of the seqs by id, since SQLite cannot batch an
+    INSERT ... RETURNING; a row is new when its seq is above the highest before the INSERT
+    (the transaction holds SQLite's write lock, and seqs only grow). PostgreSQL: one
+    INSERT ... SELECT FROM unnest per table, returning the rows it inserted."""
     if not batch:
-        return
+        return set()
     rows = [
         (
             s.statement_id,
@@ -172,12 +183,17 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
         returned = await conn.fetch_all(_INSERT_STATEMENTS_UNNEST, tenant_id, *columns)
         seq_of = {r["statement_id"]: r["seq"] for r in returned}
     else:
+        highest = (await conn.fetch_one("SELECT coalesce(max(seq), 0) AS seq FROM xapi_statements"))["seq"]
         await conn.run_many(_INSERT_STATEMENT, [(tenant_id, *row) for row in rows])
-        seq_of = await _seqs(conn, tenant_id, [s.statement_id for s in batch])
-    seqs = [seq_of[s.statement_id] for s in batch]
+        seq_of = {
+            sid: seq
+            for sid, seq in (await _seqs(conn, tenant_id, [s.statement_id for s in batch])).items()
+            if seq > highest
+        }
+    new = [s for s in batch if s.statement_id in seq_of]
     links = {
-        "agents": [(seq, key) for seq, s in zip(seqs, batch, strict=True) for key in s.agents],
-        "activities": [(seq, a) for seq, s in zip(seqs, batch, strict=True) for a in s.activities],
+        "agents": [(seq_of[s.statement_id], key) for s in new for key in s.agents],
+        "activities": [(seq_of[s.statement_id], a) for s in new for a in s.activities],
     }
     for table, pairs in links.items():
         if not pairs:
@@ -186,15 +202,36 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
             await conn.run(_INSERT_LINKS_UNNEST[table], [p[0] for p in pairs], [p[1] for p in pairs], tenant_id)
         else:
             await conn.run_many(_INSERT_LINKS[table], [(seq, value, tenant_id) for seq, value in pairs])
-    targets = sorted({s.voids for s in batch if s.voids})
-    if targets:
-        # Voiding a voiding statement has no effect (the caller refuses it up front).
+    await apply_voiding(conn, tenant_id, new)
+    return set(seq_of)
+
+
+async def apply_voiding(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
+    """Data 2.3.2: a statement is voided iff it is not itself a voiding statement and a voiding
+    statement for it is stored, in whichever order the two arrived. One UPDATE over the
+    batch's targets and the batch's own (non-voiding) statements.
+
+    Called inside the inserting transaction, and on PostgreSQL once more after it commits: two
+    transactions storing a target and its voiding statement at once do not see each other's
+    rows, but whichever runs this second after its commit sees the other committed."""
+    candidates = sorted({s.voids for s in batch if s.voids} | {s.statement_id for s in batch if not s.voids})
+    if not candidates:
+        return
+    s, voider = statements_t, statements_t.alias("voider")
+    voiding_exists = exists().where(
+        voider.c.tenant_id == tenant_id,
+        voider.c.object_statement == s.c.statement_id,
+        voider.c.verb_id == VOIDED_VERB,
+    )
+    for start in range(0, len(candidates), 500):
         await conn.execute(
-            update(statements_t)
+            update(s)
             .where(
-                statements_t.c.tenant_id == tenant_id,
-                statements_t.c.statement_id.in_(targets),
-                statements_t.c.verb_id != VOIDED_VERB,
+                s.c.tenant_id == tenant_id,
+                s.c.statement_id.in_(candidates[start : start + 500]),
+                s.c.voided.is_(False),
+                s.c.verb_id != VOIDED_VERB,
+                voiding_exists,
             )
             .values(voided=True)
         )
@@ -368,33 +405,57 @@ def statement_query(tenant_id: int, f: Filters, *, limit: int, ascending: bool, 
     )
 
 
-async def save_attachments(conn: Connection, tenant_id: int, parts: dict[str, tuple[str, bytes]]) -> None:
-    """Store attachment bodies by hash; a hash already stored is the same bytes."""
+# Attachment bodies are kept once per (hash, supplier): the key is derived from the declared
+# sha2 and the authority of the statement that sent the bytes, so a statement that only names
+# a sha2 (fileUrl, no part) never reaches bytes another credential uploaded. Rows from before
+# this rule are keyed by the bare sha2 (hex, never with the ``by:`` prefix): their supplier
+# is unknown.
+_SUPPLIED_PREFIX = "by:"
+_INSERT_ATTACHMENT = (
+    "INSERT INTO xapi_attachments (tenant_id, sha2, content_type, content) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (tenant_id, sha2) DO NOTHING"
+)
+
+
+def supplied_key(sha2: str, supplier: str) -> str:
+    return _SUPPLIED_PREFIX + hashlib.sha256(f"{sha2.lower()}\n{supplier}".encode()).hexdigest()
+
+
+async def save_attachments(
+    conn: Connection, tenant_id: int, parts: dict[str, tuple[str, bytes]], supplier: str
+) -> None:
+    """Store attachment bodies (already checked against their sha2) as supplied by ``supplier``
+    (the writing statements' authority key). A row already there holds the same bytes."""
     if not parts:
         return
-    known = set(
-        (
-            await conn.execute(
-                select(attachments_t.c.sha2).where(
-                    attachments_t.c.tenant_id == tenant_id, attachments_t.c.sha2.in_(sorted(parts))
-                )
-            )
-        ).scalars()
+    await conn.run_many(
+        _INSERT_ATTACHMENT,
+        [(tenant_id, supplied_key(sha2, supplier), ctype, content) for sha2, (ctype, content) in sorted(parts.items())],
     )
-    rows = [
-        {"tenant_id": tenant_id, "sha2": sha2, "content_type": ctype, "content": content}
-        for sha2, (ctype, content) in parts.items()
-        if sha2 not in known
-    ]
-    if rows:
-        await conn.execute(insert(attachments_t), rows)
 
 
-async def load_attachments(conn: Connection, tenant_id: int, hashes: Iterable[str]) -> dict[str, tuple[str, bytes]]:
-    wanted = sorted(set(hashes))
-    if not wanted:
+async def load_attachments(
+    conn: Connection, tenant_id: int, wanted: Iterable[tuple[str, str | None]], *, unattributed: bool
+) -> dict[str, tuple[str, bytes]]:
+    """The bodies for (sha2, writer) pairs: what that writer supplied; with ``unattributed``,
+    also rows of unknown supplier stored before suppliers were recorded (by bare sha2)."""
+    key_to_sha2: dict[str, str] = {}
+    for sha2, writer in set(wanted):
+        if writer is not None:
+            key_to_sha2[supplied_key(sha2, writer)] = sha2
+        if unattributed:
+            key_to_sha2.setdefault(sha2, sha2)
+    if not key_to_sha2:
         return {}
     rows = await conn.execute(
-        select(attachments_t).where(attachments_t.c.tenant_id == tenant_id, attachments_t.c.sha2.in_(wanted))
+        select(attachments_t).where(
+            attachments_t.c.tenant_id == tenant_id, attachments_t.c.sha2.in_(sorted(key_to_sha2))
+        )
     )
-    return {r.sha2: (r.content_type, bytes(r.content)) for r in rows}
+    found: dict[str, tuple[str, bytes]] = {}
+    for r in rows:
+        sha2 = key_to_sha2[r.sha2]
+        # A supplied row beats an unattributed one; either way one body per sha2.
+        if sha2 not in found or r.sha2.startswith(_SUPPLIED_PREFIX):
+            found[sha2] = (r.content_type, bytes(r.content))
+    return found

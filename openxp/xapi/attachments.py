@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import secrets
 from typing import Any
@@ -32,6 +33,8 @@ _HASHES: dict[str, digests.HashAlgorithm] = {
     "RS384": digests.SHA384(),
     "RS512": digests.SHA512(),
 }
+# The SHA-2 functions Communication 1.5.2 names for sha2, told apart by their hex length.
+_SHA2_BY_LENGTH = {64: "sha256", 96: "sha384", 128: "sha512"}
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
 
@@ -97,11 +100,29 @@ def parse(content_type: str, body: bytes, max_parts: int) -> tuple[bytes, dict[s
     return statements, files
 
 
+def genuine(sha2: str, content: bytes) -> bool:
+    """The bytes hash to the declared sha2 (SHA-256, SHA-384 or SHA-512, by its length)."""
+    algorithm = _SHA2_BY_LENGTH.get(len(sha2))
+    return algorithm is not None and hashlib.new(algorithm, content).hexdigest() == sha2.lower()
+
+
+def verify_hashes(files: dict[str, tuple[str, bytes]]) -> None:
+    """Every part carries the bytes its X-Experience-API-Hash (and so its attachment's sha2)
+    names: a part with other bytes would be stored, and served, as that file."""
+    for sha2, (_, content) in files.items():
+        if not genuine(sha2, content):
+            raise bad_request(
+                "an attachment part's bytes do not hash to its X-Experience-API-Hash (SHA-256, -384 or -512)",
+                "attachment_hash_mismatch",
+            )
+
+
 def check(
     statements: list[dict[str, Any]], paths: list[str], files: dict[str, tuple[str, bytes]], version: str
 ) -> None:
-    """Parts and declarations agree; a signature is a well-formed JWS with an RS algorithm whose
-    payload is the statement it signs (Data 2.6)."""
+    """Parts and declarations agree, and each part's bytes hash to its sha2; a signature is a
+    well-formed JWS with an RS algorithm whose payload is the statement it signs (Data 2.6)."""
+    verify_hashes(files)
     declared: set[str] = set()
     for statement, path in zip(statements, paths, strict=True):
         for i, attachment in enumerate(statement.get("attachments", [])):
@@ -182,10 +203,12 @@ def multipart(body: bytes, files: dict[str, tuple[str, bytes]]) -> tuple[bytes, 
     return b"".join(out), f"multipart/mixed; boundary={boundary}"
 
 
-def hashes(payloads: list[str]) -> set[str]:
-    found: set[str] = set()
-    for payload in payloads:
+def wanted(rows: list[tuple[str, str | None]]) -> set[tuple[str, str | None]]:
+    """(sha2, writer's authority key) for every attachment of the (payload, authority key) rows:
+    a statement is served the bytes its own writer supplied."""
+    found: set[tuple[str, str | None]] = set()
+    for payload, writer in rows:
         if '"attachments"' in payload:
             statement = orjson.loads(payload)
-            found |= {a["sha2"] for a in statement.get("attachments", [])}
+            found |= {(a["sha2"], writer) for a in statement.get("attachments", [])}
     return found

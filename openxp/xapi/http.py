@@ -241,6 +241,9 @@ def endpoint(scopes: dict[str, str], *, consistent_through: bool = False) -> Cal
                 version = resolve_version(request.headers.get(VERSION_HEADER))
                 principal, deprecated = await authenticate(request)
                 method = "GET" if request.method == "HEAD" else request.method
+                if method not in scopes:
+                    # Only the alternate syntax gets here (the router answers the rest with 405).
+                    raise XAPIError(405, "method_not_allowed", f"this resource does not take {method}")
                 required = scopes[method]
                 if not principal.may(required):
                     raise InsufficientScope(required)
@@ -276,7 +279,7 @@ async def alternate(request: Request) -> Request:
         raise bad_request("the alternate request syntax is only POST ?method=...")
     method = params["method"].upper()
     if method not in ALTERNATE_METHODS:
-        raise bad_request("method must be GET, PUT, POST or DELETE")
+        raise bad_request("method must be GET, HEAD, PUT, POST or DELETE", "invalid_method")
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
         raise bad_request("the alternate request syntax takes an application/x-www-form-urlencoded body")
     try:

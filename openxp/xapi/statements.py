@@ -203,20 +203,28 @@ async def _store(
     rt = runtime(request)
     tenant_id = ctx.principal.tenant_id
     stored_at = parse_time(prepared[0][1]["stored"]).timestamp() if prepared else now()
+    batch = [shape.row(statement, stored_at) for _, statement in prepared]
     async with rt.db.write() as conn:
-        ids = [s["id"].lower() for _, s in prepared]
-        existing = await store.find_many(conn, tenant_id, ids)
-        batch = []
-        for sent, statement in prepared:
-            found = existing.get(statement["id"].lower())
-            if found is not None:
+        # The INSERT skips ids already held (or being committed by a concurrent request);
+        # those must hold the same statement (Communication 2.1.1), or the whole batch is refused.
+        inserted = await store.insert_many(conn, tenant_id, batch)
+        held = [
+            (sent, s.statement_id)
+            for (sent, _), s in zip(prepared, batch, strict=True)
+            if s.statement_id not in inserted
+        ]
+        if held:
+            existing = await store.find_many(conn, tenant_id, [sid for _, sid in held])
+            for sent, sid in held:
+                found = existing.get(sid)
+                if found is None:
+                    raise conflict(f"statement {sent.get('id', sid)} already exists with different content")
                 # An id taken by a statement this credential may not read answers as a free id
                 # would (and stores nothing): a 409 would tell it the statement exists.
                 if _visible(ctx, found) and not compare.same_statement(sent, json.loads(found.payload), ctx.version):
-                    raise conflict(f"statement {statement['id']} already exists with different content")
-                continue
-            batch.append(shape.row(statement, stored_at))
-        targets = {s.voids for s in batch if s.voids}
+                    raise conflict(f"statement {sent.get('id', sid)} already exists with different content")
+        new = [s for s in batch if s.statement_id in inserted]
+        targets = {s.voids for s in new if s.voids} - inserted
         if targets:
             found_targets = await store.find_many(conn, tenant_id, targets)
             for target in found_targets.values():
@@ -224,8 +232,13 @@ async def _store(
                     raise InvalidStatement("object.id", "a voiding statement cannot itself be voided")
             if confines_voiding(ctx.principal):
                 _confine_voiding(ctx, targets, found_targets, prepared)
-        await store.insert_many(conn, tenant_id, batch)
-        await store.save_attachments(conn, tenant_id, files)
+        await store.save_attachments(conn, tenant_id, files, shape.agent_key(ctx.authority) or "")
+    if not rt.db.is_sqlite:
+        # A target and its voiding statement committed at once miss each other inside their
+        # transactions; run after the commit, one of the two always sees the other (SQLite
+        # serialises writers, so there the in-transaction pass is enough).
+        async with rt.db.write() as conn:
+            await store.apply_voiding(conn, tenant_id, batch)
 
 
 def _confine_voiding(
@@ -399,7 +412,7 @@ async def _get(request: Request, ctx: XContext) -> Response:
     # format=exact serves the stored text; the other formats reshape every statement of the page.
     payloads = await _off_loop(0 if fmt == "exact" else sum(len(r.payload) for r in rows), render)
     body = b'{"statements":[' + b",".join(payloads) + b'],"more":' + orjson.dumps(more) + b"}"
-    return await _respond(request, ctx, body, [r.payload for r in rows], with_attachments)
+    return await _respond(request, ctx, body, rows, with_attachments)
 
 
 def _confined(ctx: XContext, filters: store.Filters) -> store.Filters:
@@ -450,19 +463,27 @@ async def _get_one(
     if found is None or found.voided != voided or not _visible(ctx, found):
         raise not_found("no such statement" if not voided else "no such voided statement")
     body = shape.render(found.payload, fmt, languages)
-    response = await _respond(request, ctx, body, [found.payload], with_attachments)
+    response = await _respond(request, ctx, body, [found], with_attachments)
     response.headers["Last-Modified"] = formatdate(found.stored, usegmt=True)
     return response
 
 
 async def _respond(
-    request: Request, ctx: XContext, body: bytes, payloads: list[str], with_attachments: bool
+    request: Request, ctx: XContext, body: bytes, rows: list[store.Stored], with_attachments: bool
 ) -> Response:
-    """JSON, or with attachments=true multipart/mixed with the attachment bytes we hold."""
+    """JSON, or with attachments=true multipart/mixed with the attachment bytes we hold.
+
+    A statement gets the bytes its own writer (authority) supplied, not bytes another
+    credential uploaded under the same sha2. Bytes stored before suppliers were recorded
+    go only to a reader who may read every statement of the tenant (and so the one that
+    supplied them)."""
     if not with_attachments:
         return Response(body, media_type=JSON.media_type)
+    wanted = attachments.wanted([(r.payload, r.authority_key) for r in rows])
+    reads_everything = ctx.principal.may("statements/read") and not ctx.principal.restricted
     async with runtime(request).db.read() as conn:
-        files = await store.load_attachments(conn, ctx.principal.tenant_id, attachments.hashes(payloads))
+        files = await store.load_attachments(conn, ctx.principal.tenant_id, wanted, unattributed=reads_everything)
+    files = {sha2: part for sha2, part in files.items() if attachments.genuine(sha2, part[1])}
     content, content_type = attachments.multipart(body, files)
     return Response(content, headers={"Content-Type": content_type})
 

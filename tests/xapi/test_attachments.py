@@ -139,3 +139,36 @@ def test_head_on_get_resources(server: Server) -> None:
     assert response.status_code == 200 and response.content == b""
     agent = json.dumps({"mbox": "mailto:h@x.y"})
     assert xapi(server, "HEAD", "/agents", params={"agent": agent}).status_code == 200
+
+
+def test_alternate_syntax_method_the_resource_lacks(server: Server) -> None:
+    """SECURITY.md L-14, L-12: ``POST ?method=DELETE`` on /statements (no DELETE there) -> 405
+    method_not_allowed, an unknown method -> 400 invalid_method; never a 500. A method the
+    resource has (DELETE on a State document) still works through the syntax."""
+    ka = server.apikeys["KA"]
+    auth = "Basic " + base64.b64encode(f"{ka['key']}:{ka['secret']}".encode()).decode()
+    fields = {"Authorization": auth, "X-Experience-API-Version": "1.0.3"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def alternate(path: str, method: str, form: dict[str, str]) -> httpx.Response:
+        return httpx.post(
+            f"{server.base_url}/xapi{path}",
+            params={"method": method},
+            content=urlencode({**fields, **form}),
+            headers=headers,
+            timeout=30,
+        )
+
+    deleted = alternate("/statements", "DELETE", {"statementId": new_id()})
+    assert (deleted.status_code, deleted.json()["error"]) == (405, "method_not_allowed"), deleted.text
+    for method in ("PATCH", "TRACE", "delete-all"):
+        unknown = alternate("/statements", method, {})
+        assert (unknown.status_code, unknown.json()["error"]) == (400, "invalid_method"), unknown.text
+    state = {
+        "activityId": "http://example.com/activities/alternate",
+        "agent": json.dumps({"mbox": "mailto:alternate@example.com"}),
+        "stateId": new_id(),
+    }
+    assert xapi(server, "PUT", "/activities/state", params=state, json={"a": 1}).status_code == 204
+    assert alternate("/activities/state", "DELETE", state).status_code == 204
+    assert xapi(server, "GET", "/activities/state", params=state).status_code == 404
