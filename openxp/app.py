@@ -40,6 +40,7 @@ from openxp.xapi import mount as xapi_mount
 log = logging.getLogger("openxp")
 access_log = logging.getLogger("openxp.access")
 HOUSEKEEPING_INTERVAL = 600
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def healthz(request: Request) -> Response:
@@ -76,7 +77,7 @@ def _routes() -> list[BaseRoute]:
         Route("/docs", docs.index, methods=["GET"]),
         Route("/docs/{name}", docs.guide, methods=["GET"]),
         # Last: whatever /api/... no route above took gets ClearXP's 404/405.
-        Route("/api/{rest:path}", unrouted, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+        *(Route(path, unrouted, methods=ALL_METHODS) for path in ("/api", "/api/{rest:path}")),
     ]
 
 

@@ -29,7 +29,9 @@ from openapi_spec_validator import validate
 from starlette.routing import Mount, Route
 
 from openxp import app as openxp_app
+from openxp.api.unrouted import unrouted
 from openxp.openapi import document
+from tests.support.flow import exchange, get_code
 from tests.support.server import ROOT, Server, create_database, drop_database, free_port
 
 SURFACES = ("/auth/oauth/", "/api/", "/xapi/")
@@ -45,7 +47,7 @@ def _routed(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
             while not hasattr(inner, "routes"):
                 inner = inner.app  # middleware around the mounted router (xapi's CORS)
             found |= _routed(inner.routes, prefix + route.path)
-        elif isinstance(route, Route) and "{rest:path}" not in route.path:
+        elif isinstance(route, Route) and route.endpoint is not unrouted:
             # HEAD comes with every GET; the catch-all only turns misses into errors.
             found |= {(m.lower(), prefix + route.path) for m in route.methods or () if m != "HEAD"}
     return found
@@ -101,12 +103,15 @@ def test_documented_operations_answer_over_http(server: Server) -> None:
 
 
 def test_unknown_api_path_is_a_clearxp_404(server: Server) -> None:
-    for path in ("/api/nope", "/api/import", "/api/actors/agents/extra", "/api/"):
+    for path in ("/api/nope", "/api/import", "/api/actors/agents/extra", "/api/", "/api"):
         response = httpx.get(f"{server.base_url}{path}", timeout=30)
         assert response.status_code == 404, (path, response.text)
         body = response.json()
         assert set(body) == CLEARXP_ERROR_KEYS, body
         assert body["code"] == 404 and body["name"] == "Not Found" and body["error"] == "not_found"
+    # A trailing slash is still redirected to the route, as everywhere else.
+    redirected = httpx.get(f"{server.base_url}/api/actors/", timeout=30)
+    assert redirected.status_code == 307 and redirected.headers["location"] == f"{server.base_url}/api/actors"
 
 
 def test_wrong_method_on_api_is_a_clearxp_405_with_allow(server: Server) -> None:
@@ -252,3 +257,33 @@ def test_documentation_links_resolve_from_a_non_editable_install(installed: Path
             process.wait(timeout=20)
         drop_database(database_url)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# -- what the fuzz found ---------------------------------------------------------------------
+
+
+def test_integers_beyond_64_bits_are_refused_not_500(server: Server) -> None:
+    """Integers of any size survive parsing (openxp.wire), but JSON answers hold 64 bits: a huge
+    limit/skip broke the 400 itself, and a huge attribute broke every later answer that shows it
+    (PUT /api/actors/agents at once, GET /api/actors for the whole tenant after an import)."""
+    issued = exchange(server, get_code(server, "c1"))
+    headers = {"Authorization": f"Bearer {issued.json()['access_token']}", "X-CXP-Tenant": "a"}
+    huge = 53321749332942716928
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
+        for member in ("skip", "limit"):
+            response = http.post("/api/actors/search", json={member: huge})
+            assert response.status_code == 400, response.text
+            assert response.json()["error"] == "invalid_parameter"
+        agent = {"agent": {"mbox": "mailto:huge-int@example.com"}, "attributes": {"Level": huge}}
+        response = http.put("/api/actors/agents", json=agent)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "validation_error"
+        row = {"name": "Huge Int", "attributes": {"Email": "huge-int-import@example.com", "Level": -huge}}
+        report = http.post("/api/import/users", json={"users": [row]})
+        assert report.status_code == 200, report.text
+        assert report.json()["errorCount"] == 1 and report.json()["errors"][0]["type"] == "invalid_attribute"
+        assert http.get("/api/actors", params={"limit": 1000}).status_code == 200
+        fits = {"name": "Big Int", "attributes": {"Email": "big-int-import@example.com", "Level": 2**63 - 1}}
+        assert http.post("/api/import/users", json={"users": [fits]}).json()["errorCount"] == 0
+        listed = http.get("/api/actors", params={"limit": 1000}).json()["actors"]
+        assert {"Email": "big-int-import@example.com", "Level": 2**63 - 1} in [a["attributes"] for a in listed]
