@@ -19,10 +19,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openxp import openapi
 from openxp.api import actors as api_actors
 from openxp.api import credentials as api_credentials
 from openxp.api import errors as api_errors
 from openxp.api import routes as api_routes
+from openxp.api.unrouted import unrouted
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
 from openxp.config import Settings
 from openxp.httpio import JSON, NO_STORE
@@ -30,28 +32,19 @@ from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
 from openxp.store import Database, housekeeping
 from openxp.store.errors import StorageUnavailable
-from openxp.web import browser, pages
+from openxp.web import browser, docs, pages
 from openxp.web.headers import SecurityHeaders
 from openxp.xapi import mount as xapi_mount
 from openxp.xapi.http import CORS_HEADERS, VERSION_HEADER
 
 log = logging.getLogger("openxp")
 access_log = logging.getLogger("openxp.access")
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def healthz(request: Request) -> Response:
     ok = await request.app.state.openxp.db.ping()
     return JSON({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
-
-
-INTEGRATION_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "integrating.md"
-
-
-async def integration_guide(request: Request) -> Response:
-    """The guide the Basic-auth deprecation Link points at (served from a source checkout)."""
-    if not INTEGRATION_GUIDE.is_file():
-        return JSON({"error": "not_found", "message": "the integration guide is not installed"}, status_code=404)
-    return Response(INTEGRATION_GUIDE.read_bytes(), media_type="text/markdown; charset=utf-8")
 
 
 def _routes() -> list[BaseRoute]:
@@ -79,7 +72,11 @@ def _routes() -> list[BaseRoute]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", oauth.metadata, methods=["GET"]),
         Route("/demo/callback", pages.demo_callback, methods=["GET"]),
-        Route("/docs/integrating.md", integration_guide, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Route("/docs", docs.index, methods=["GET"]),
+        Route("/docs/{name}", docs.guide, methods=["GET"]),
+        # Last: whatever /api/... no route above took gets ClearXP's 404/405.
+        *(Route(path, unrouted, methods=ALL_METHODS) for path in ("/api", "/api/{rest:path}")),
     ]
 
 

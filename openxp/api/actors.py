@@ -69,7 +69,9 @@ def _count(raw: Any, name: str, default: int, minimum: int, maximum: int) -> int
         shown = raw[:50] if isinstance(raw, str) else None
         raise InvalidParameter(f"{name} must be a whole number", prop=name, value=shown)
     if not minimum <= value <= maximum:
-        raise InvalidParameter(f"{name} must be between {minimum} and {maximum}", prop=name, value=value)
+        # The refusal echoes the value only while a JSON answer can hold it (64 bits).
+        shown_value = value if users.INT64_MIN <= value <= users.INT64_MAX else None
+        raise InvalidParameter(f"{name} must be between {minimum} and {maximum}", prop=name, value=shown_value)
     return value
 
 

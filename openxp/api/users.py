@@ -52,6 +52,7 @@ log = logging.getLogger("openxp.api")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_ATTRIBUTE_NAME = 200
 MAX_ATTRIBUTE_VALUE = 2000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_IDENTIFIER = 320  # the learners.identifier column
 MAX_NAME = 500
 MAX_JSON_ROWS = 10_000
@@ -248,6 +249,10 @@ def validate_row(index: int, row: Any, id_attributes: list[str], report: Report)
             return None
         if isinstance(value, float) and not math.isfinite(value):
             report.error(index, "invalid_attribute", key, f"attribute {key} must be a finite number")
+            return None
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            # Parsed exactly (openxp.wire), but no JSON answer could show it back.
+            report.error(index, "invalid_attribute", key, f"attribute {key} is beyond the 64-bit integer range")
             return None
         if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_VALUE:
             report.error(
