@@ -31,6 +31,7 @@ from openxp.store import Database, now
 from openxp.store import grants as grant_store
 from openxp.store import launches as launch_store
 from openxp.store import sessions as session_store
+from openxp.store.errors import UnstorableText
 from openxp.web import pages
 from openxp.web.headers import SecurityHeaders
 from openxp.xapi import mount as xapi_mount
@@ -104,6 +105,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSON({"error": error, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
 
+async def _unstorable(request: Request, exc: Exception) -> Response:
+    """A value no column can hold, on a route without an error shape of its own."""
+    return JSON({"error": "invalid_text", "message": str(exc)}, status_code=400)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     incident = secrets.token_hex(6)
     log.exception("unhandled error (incident %s) on %s %s", incident, request.method, request.url.path)
@@ -171,6 +177,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.openxp = Runtime(settings=settings, db=db)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(UnstorableText, _unstorable)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies, flagged={DEPRECATED_FLAG: DEPRECATION_HEADERS})
     if settings.access_log:
