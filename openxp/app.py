@@ -27,7 +27,7 @@ from openxp.config import Settings
 from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
-from openxp.store import Database, now
+from openxp.store import Database, now, throttle
 from openxp.store import grants as grant_store
 from openxp.store import launches as launch_store
 from openxp.store import sessions as session_store
@@ -85,7 +85,7 @@ def _routes() -> list[BaseRoute]:
     ]
 
 
-async def _housekeeping(db: Database) -> None:
+async def _housekeeping(db: Database, settings: Settings) -> None:
     while True:
         await asyncio.sleep(HOUSEKEEPING_INTERVAL)
         try:
@@ -94,6 +94,7 @@ async def _housekeeping(db: Database) -> None:
                 await grant_store.purge_expired(conn, cutoff)
                 await session_store.purge_expired(conn, cutoff)
                 await launch_store.purge_dead(conn, cutoff)
+                await throttle.purge_stale(conn, min(cutoff, now() - settings.rate_limits.window))
         except Exception:
             log.exception("housekeeping failed; will retry")
 
@@ -166,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_housekeeping(db))
+        task = asyncio.create_task(_housekeeping(db, settings))
         try:
             yield
         finally:

@@ -8,7 +8,7 @@ could trigger).
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openxp.store.db import Connection, now
@@ -47,3 +47,22 @@ async def record_failure(conn: Connection, key: str, *, limit: int, window: int,
 
 async def clear(conn: Connection, key: str) -> None:
     await conn.execute(delete(throttles).where(throttles.c.key == key))
+
+
+async def refund(conn: Connection, key: str) -> None:
+    """Take back one failure counted in advance (an attempt that turned out to succeed)."""
+    counted = throttles.c.failures
+    await conn.execute(update(throttles).where(throttles.c.key == key, counted > 0).values(failures=counted - 1))
+
+
+async def purge_stale(conn: Connection, before: float) -> None:
+    """Housekeeping: drop counters whose window began before ``before`` and whose lock, if any,
+    has lifted. Such a row no longer changes any answer (the next failure would start a fresh
+    window), and every failure with a new client id, key or email makes a row."""
+    t = now()
+    await conn.execute(
+        delete(throttles).where(
+            throttles.c.window_start < before,
+            or_(throttles.c.locked_until.is_(None), throttles.c.locked_until <= t),
+        )
+    )
