@@ -84,6 +84,8 @@ class Settings:
     # The version echoed on a request that names none (xAPI requires one; the 400 still carries it).
     xapi_default_version: str = "1.0.3"
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    # argon2 verifications (64 MiB each) one worker process runs at once; others wait their turn.
+    argon2_concurrency: int = 4
 
     @property
     def issuer(self) -> str:
@@ -144,4 +146,5 @@ class Settings:
             access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
             xapi_default_version=xapi_default,
             rate_limits=limits,
+            argon2_concurrency=_int(env, "OPENXP_ARGON2_CONCURRENCY", 4),
         )
