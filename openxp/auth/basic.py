@@ -48,21 +48,23 @@ async def _match(db: Connection, username: str, secret_digest: str, named: str |
 
     The API key of that name is compared first (against a dummy digest when
     there is none, so an unknown key costs the same as a wrong secret); then
-    the live short-lived credentials of that name: in the tenant the request
-    names, else in every tenant (one each at most). Every candidate is compared,
-    and two that match (two tenants chose the same name and password) are
-    refused: only naming the tenant can tell them apart.
+    the live short-lived credentials of that name in every tenant (one each at
+    most). Every candidate is compared; if two match (two tenants chose the same
+    name and password) the tenant the request names decides, and without one
+    both are refused. A single match naming another tenant is then 403 (I-11).
     """
     record = await apikeys.find(db, username)
     if crypto.equals(secret_digest, record.secret_hash if record else crypto.DUMMY_DIGEST) and record is not None:
         if record.disabled:
             return None, None
         return record, await _tenant(db, record.tenant_id)
-    candidates = await launches.live_by_username(db, username, named)
-    matches = [c for c in candidates if crypto.equals(secret_digest, c.secret_hash)]
+    candidates = await launches.live_by_username(db, username)
+    matches = [(c, await _tenant(db, c.tenant_id)) for c in candidates if crypto.equals(secret_digest, c.secret_hash)]
+    if len(matches) > 1 and named is not None:
+        matches = [m for m in matches if m[1] is not None and m[1].name == named]
     if len(matches) != 1:
         return None, None
-    return matches[0], await _tenant(db, matches[0].tenant_id)
+    return matches[0]
 
 
 async def principal_for(conn: HTTPConnection, header: str) -> Principal:

@@ -6,10 +6,9 @@ creating one is a single ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the exis
 row is dead (expired or revoked), so a dead name is reused in place and a live one is
 refused by the database, however many creates race. Tenants never compete for a name.
 
-A Basic request may name its tenant (``X-CXP-Tenant`` or the host); then the look-up
-is by tenant and username, one row at most. Otherwise it finds the live rows of that
-username in every tenant (at most one each) and the caller tells them apart by the
-password digest.
+A Basic look-up finds the live rows of that username in every tenant (at most one
+each); the caller tells them apart by the password digest and, when two match, by
+the tenant the request names.
 """
 
 from __future__ import annotations

@@ -70,9 +70,10 @@ def test_I11_N02_nine_tenants_may_each_use_one_username(server: Server, tenant_k
     for tenant, password in passwords.items():
         assert lrs_whoami(server, username, password).status_code == 200, tenant
         assert lrs_whoami(server, username, password, tenant).status_code == 200, tenant
-    # Naming a tenant narrows the look-up to it: another tenant's password does not work there.
+    # Naming another tenant with a tenant's credential is refused as a mismatch (I-11).
     first, second = list(passwords)[:2]
-    assert lrs_whoami(server, username, passwords[first], second).status_code == 401
+    mismatch = lrs_whoami(server, username, passwords[first], second)
+    assert mismatch.status_code == 403 and mismatch.json()["error"] == "tenant_mismatch"
 
 
 def test_I11_parallel_creates_of_one_name_leave_one_credential(server: Server, tenant_keys: dict[str, Any]) -> None:
