@@ -31,7 +31,7 @@ from openxp.httpio import JSON, NO_STORE
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
 from openxp.store import Database, housekeeping
-from openxp.store.errors import StorageUnavailable
+from openxp.store.errors import StorageUnavailable, UnstorableText
 from openxp.web import browser, docs, pages
 from openxp.web.headers import SecurityHeaders
 from openxp.xapi import mount as xapi_mount
@@ -80,7 +80,7 @@ def _routes() -> list[BaseRoute]:
     ]
 
 
-async def _housekeeping(db: Database) -> None:
+async def _housekeeping(db: Database, settings: Settings) -> None:
     while True:
         await asyncio.sleep(housekeeping.INTERVAL)
         try:
@@ -129,6 +129,11 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
         body = {"error": "temporarily_unavailable", "error_description": exc.message, "reason": exc.code}
         return JSON(body, status_code=503, headers={**NO_STORE, **retry})
     return JSON({"error": exc.code, "message": exc.message}, status_code=503, headers=retry)
+
+
+async def _unstorable(request: Request, exc: Exception) -> Response:
+    """A value no column can hold, on a route without an error shape of its own."""
+    return JSON({"error": "invalid_text", "message": str(exc)}, status_code=400)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -187,7 +192,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_housekeeping(db))
+        task = asyncio.create_task(_housekeeping(db, settings))
         try:
             yield
         finally:
@@ -199,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(UnstorableText, _unstorable)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies, flagged={DEPRECATED_FLAG: DEPRECATION_HEADERS})
     if settings.access_log:

@@ -92,6 +92,8 @@ class Settings:
     xapi_max_statements: int = 10_000
     xapi_max_parts: int = 1_000
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    # argon2 verifications (64 MiB each) one worker process runs at once; others wait their turn.
+    argon2_concurrency: int = 4
 
     @property
     def issuer(self) -> str:
@@ -162,4 +164,5 @@ class Settings:
             xapi_max_statements=_int(env, "OPENXP_XAPI_MAX_STATEMENTS", 10_000),
             xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", 1_000),
             rate_limits=limits,
+            argon2_concurrency=_int(env, "OPENXP_ARGON2_CONCURRENCY", 4),
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
@@ -14,6 +15,12 @@ from openxp.store import Database
 class Runtime:
     settings: Settings
     db: Database
+    # Bounds the memory of password hashing: each argon2 run holds 64 MiB while it works, and
+    # the thread pool would otherwise run ~40 at once (OPENXP_ARGON2_CONCURRENCY).
+    password_slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.password_slots = asyncio.Semaphore(self.settings.argon2_concurrency)
 
 
 def runtime(conn: HTTPConnection) -> Runtime:

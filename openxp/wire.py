@@ -18,6 +18,11 @@ from urllib.parse import parse_qsl, unquote_plus
 import orjson
 
 MAX_FORM_BODY = 64 * 1024
+# Deepest JSON nesting accepted anywhere (the outermost object or array is level 1). A statement
+# needs about 10-15 levels; no real client nests deeper than this. orjson itself parses up to
+# 1,024 levels but serialises only 254, so a deeper accepted value would fail on the way out.
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"malformed JSON (nested deeper than {MAX_JSON_DEPTH} levels)"
 
 
 class WireError(ValueError):
@@ -60,8 +65,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_json(raw: bytes, *, reject_duplicates: bool = True) -> Any:
     """Strict JSON (RFC 8259): valid UTF-8, no lone surrogate escapes (O-05), no NaN or
-    Infinity, nesting under 1,024 levels and, unless told otherwise, no member twice in one
-    object. Integers of any size are kept exactly.
+    Infinity, nesting of at most ``MAX_JSON_DEPTH`` levels and, unless told otherwise, no
+    member twice in one object. Integers of any size are kept exactly.
 
     orjson parses (strictly, in C) unless the body has a run of 19 or more digits, which may
     be an integer beyond 64 bits that orjson would turn into a float; then the standard
@@ -73,13 +78,35 @@ def parse_json(raw: bytes, *, reject_duplicates: bool = True) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise WireError(f"malformed JSON ({str(exc).split(':', 1)[0]})") from None
+    if _too_deep(raw, value):
+        raise WireError(TOO_DEEP)
     if reject_duplicates and _has_duplicate_members(raw, value):
         raise WireError("a member appears more than once in one object")
     return value
 
 
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
-MAX_DEPTH = 1024
+
+
+def _too_deep(raw: bytes, value: Any) -> bool:
+    """Whether ``value`` nests deeper than ``MAX_JSON_DEPTH``. A body with fewer brackets
+    than the limit cannot (the common case, counted in C); otherwise the containers are
+    walked one level at a time, scalars never queued."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return True
+        below = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
+    return False
 
 
 def _refuse_constant(name: str) -> Any:
@@ -106,7 +133,7 @@ def _parse_exact(raw: bytes, reject_duplicates: bool) -> Any:
             parse_float=_finite,
         )
     except RecursionError:
-        raise WireError("malformed JSON (recursion limit exceeded)") from None
+        raise WireError(TOO_DEEP) from None
     except json.JSONDecodeError as exc:
         raise WireError(f"malformed JSON ({exc.msg})") from None
     _reject_lone_surrogates_and_depth(value)
@@ -120,8 +147,8 @@ def _reject_lone_surrogates_and_depth(value: Any) -> None:
     while pending:
         item, depth = pending.pop()
         if isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                raise WireError("malformed JSON (recursion limit exceeded)")
+            if depth > MAX_JSON_DEPTH:
+                raise WireError(TOO_DEEP)
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
         elif isinstance(item, str):

@@ -46,7 +46,7 @@ KNOWN_ELSEWHERE: dict[str, tuple[str, Callable[[Any], bool]]] = {}
 # NUL bytes reaching SQL (PostgreSQL refuses them in text): `authin` fixes them on every entry
 # point. Until then generated strings carry no NUL (OPENXP_FUZZ_NUL=1 lets them in); when that
 # fix is merged, make this True.
-ALLOW_NUL = os.environ.get("OPENXP_FUZZ_NUL") == "1"
+ALLOW_NUL = os.environ.get("OPENXP_FUZZ_NUL", "1") == "1"
 # Lift everything above at once, to see what is left: OPENXP_FUZZ_ALL=1.
 if os.environ.get("OPENXP_FUZZ_ALL") == "1":
     KNOWN_ELSEWHERE, ALLOW_NUL = {}, True

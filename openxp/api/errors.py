@@ -98,6 +98,12 @@ class InvalidCsv(ApiError):
     error = "invalid_csv"
 
 
+class InvalidText(ApiError):
+    """A value holds a NUL character or invalid Unicode, which no column can store."""
+
+    error = "invalid_text"
+
+
 class ImportInterrupted(ApiError):
     """Storage failed mid-import; the chunks committed before it stay written."""
 

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from openxp.api.errors import ApiError, api_error_response, auth_error_response
+from openxp.api.errors import ApiError, InvalidText, api_error_response, auth_error_response
 from openxp.auth import AuthError, Principal, authenticate
+from openxp.store.errors import UnstorableText
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -30,6 +31,8 @@ def endpoint(scope: str | None) -> Callable[[Handler], Endpoint]:
                 return auth_error_response(exc)
             except ApiError as exc:
                 return api_error_response(exc)
+            except UnstorableText as exc:
+                return api_error_response(InvalidText(str(exc)))
 
         return run
 

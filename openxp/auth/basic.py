@@ -43,22 +43,28 @@ async def _tenant(db: Connection, tenant_id: int) -> Any:
     return (await db.execute(select(tenants.c.name, tenants.c.disabled).where(tenants.c.id == tenant_id))).first()
 
 
-async def _match(db: Connection, username: str, secret_digest: str) -> tuple[Any, Any]:
+async def _match(db: Connection, username: str, secret_digest: str, named: str | None) -> tuple[Any, Any]:
     """(API key or short-lived credential whose secret matches, its tenant row), or (None, None).
 
     The API key of that name is compared first (against a dummy digest when
     there is none, so an unknown key costs the same as a wrong secret); then
-    the live short-lived credentials of that name, one per tenant at most.
+    the live short-lived credentials of that name in every tenant (one each at
+    most). Every candidate is compared; if two match (two tenants chose the same
+    name and password) the tenant the request names decides, and without one
+    both are refused. A single match naming another tenant is then 403 (I-11).
     """
     record = await apikeys.find(db, username)
     if crypto.equals(secret_digest, record.secret_hash if record else crypto.DUMMY_DIGEST) and record is not None:
         if record.disabled:
             return None, None
         return record, await _tenant(db, record.tenant_id)
-    for candidate in await launches.live_by_username(db, username):
-        if crypto.equals(secret_digest, candidate.secret_hash):
-            return candidate, await _tenant(db, candidate.tenant_id)
-    return None, None
+    candidates = await launches.live_by_username(db, username)
+    matches = [(c, await _tenant(db, c.tenant_id)) for c in candidates if crypto.equals(secret_digest, c.secret_hash)]
+    if len(matches) > 1 and named is not None:
+        matches = [m for m in matches if m[1] is not None and m[1].name == named]
+    if len(matches) != 1:
+        return None, None
+    return matches[0]
 
 
 async def principal_for(conn: HTTPConnection, header: str) -> Principal:
@@ -79,7 +85,7 @@ async def principal_for(conn: HTTPConnection, header: str) -> Principal:
         wait = await throttle.locked_for(db, ip_counter)
         if wait > 0:
             raise Throttled(wait)
-        record, tenant_row = await _match(db, key, crypto.digest(secret))
+        record, tenant_row = await _match(db, key, crypto.digest(secret), tenant.named_tenant(conn, rt.settings))
     if record is None or tenant_row is None or tenant_row.disabled:
         async with rt.db.write() as db:
             waits = [

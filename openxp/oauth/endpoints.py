@@ -17,7 +17,7 @@ from openxp.oauth import rfc7009, rfc7662, rfc8414
 from openxp.oauth.errors import InvalidRequest, OAuthError, PayloadTooLarge, ServerError, UnsupportedMediaType
 from openxp.oauth.rfc6749 import token_endpoint
 from openxp.runtime import client_ip, runtime
-from openxp.store.errors import StorageUnavailable
+from openxp.store.errors import StorageUnavailable, UnstorableText
 
 log = logging.getLogger("openxp.oauth")
 FORM = "application/x-www-form-urlencoded"
@@ -39,6 +39,9 @@ async def _params(request: Request) -> dict[str, str]:
         raw = await read_body(request, wire.MAX_FORM_BODY)
     except BodyTooLarge:
         raise PayloadTooLarge("request body too large") from None
+    if kind == FORM and raw.lstrip()[:1] in (b"{", b"["):
+        # curl -d sends this content type by default; no form parameter name starts with a bracket.
+        raise InvalidRequest("the body is JSON but was sent as a form: send it with Content-Type: application/json")
     try:
         if kind == FORM:
             return wire.single_values(wire.parse_query(raw))
@@ -63,6 +66,9 @@ async def _run(request: Request, action: str) -> Response:
         return error_response(exc)
     except StorageUnavailable:
         raise  # a 503 with Retry-After, rendered by openxp.app like every surface's
+    except UnstorableText as exc:
+        # Refused before it reached the database, so nothing was counted or written.
+        return error_response(InvalidRequest(str(exc)))
     except Exception:
         log.exception("unexpected error at the %s endpoint", action)
         return error_response(ServerError("the server could not complete the request"))

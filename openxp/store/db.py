@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Dialect, Engine, Result, make_url
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql import Executable
 
-from openxp.store.errors import StorageFull, StorageReadOnly, StorageUnavailable
+from openxp.store.errors import StorageFull, StorageReadOnly, StorageUnavailable, UnstorableText
 
 log = logging.getLogger("openxp.store")
 
@@ -113,6 +113,43 @@ def now() -> float:
     return time.time()
 
 
+def refuse_unstorable(values: Sequence[Any]) -> None:
+    """Raise ``UnstorableText`` if a text parameter holds what the database cannot store.
+
+    Every value bound to SQL passes here (plain SQL and Core alike), so no entry point
+    needs its own check for NUL or lone surrogates: headers, Basic credentials, form and
+    JSON fields and query parameters all reach the database through this one door."""
+    for value in values:
+        kind = value.__class__
+        if kind is str:
+            if "\x00" in value or (not value.isascii() and _unencodable(value)):
+                raise UnstorableText()
+        elif kind is list or kind is tuple:  # an array parameter (``= ANY($1)``)
+            refuse_unstorable(value)
+
+
+def _unencodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _refuse_unstorable_rows(rows: Sequence[Sequence[Any]]) -> None:
+    for row in rows:
+        refuse_unstorable(row)
+
+
+def _check_core_parameters(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """SQLAlchemy Core's hook before the driver runs a statement: the same check on its
+    bound parameters (a tuple, a dict, or a list of either for executemany)."""
+    for row in parameters if executemany else (parameters,):
+        refuse_unstorable(list(row.values()) if isinstance(row, dict) else row or ())
+
+
 _NUMBERED = re.compile(r"\$(\d+)")
 
 
@@ -153,19 +190,23 @@ class _SqliteConnection:
         return result.freeze()() if result.returns_rows else result
 
     async def fetch_one(self, sql: str, *args: Any) -> Any:
+        refuse_unstorable(args)
         cursor = self._raw.cursor()
         cursor.row_factory = sqlite3.Row
         return cursor.execute(_qmark(sql), args).fetchone()
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Any]:
+        refuse_unstorable(args)
         cursor = self._raw.cursor()
         cursor.row_factory = sqlite3.Row
         return cursor.execute(_qmark(sql), args).fetchall()
 
     async def run(self, sql: str, *args: Any) -> None:
+        refuse_unstorable(args)
         self._raw.execute(_qmark(sql), args)
 
     async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        _refuse_unstorable_rows(rows)
         self._raw.executemany(_qmark(sql), rows)
 
     def close(self) -> None:
@@ -236,15 +277,19 @@ class _PostgresConnection:
         return await self._core.execute(statement, parameters)
 
     async def fetch_one(self, sql: str, *args: Any) -> Any:
+        refuse_unstorable(args)
         return await self._raw.fetchrow(sql, *args)
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Any]:
+        refuse_unstorable(args)
         return list(await self._raw.fetch(sql, *args))
 
     async def run(self, sql: str, *args: Any) -> None:
+        refuse_unstorable(args)
         await self._raw.execute(sql, *args)
 
     async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        _refuse_unstorable_rows(rows)
         await self._raw.executemany(sql, rows)
 
 
@@ -281,6 +326,7 @@ def _sqlite_engine(url: str, raw: sqlite3.Connection) -> Engine:
     # before any transaction of ours could be open on the connection.
     with engine.connect():
         pass
+    event.listen(engine, "before_cursor_execute", _check_core_parameters)
     return engine
 
 
@@ -481,6 +527,7 @@ class Database:
                 isolation_level="AUTOCOMMIT",
                 connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT},
             )
+            event.listen(self._async.sync_engine, "before_cursor_execute", _check_core_parameters)
 
     def _unavailable(self, exc: BaseException) -> StorageUnavailable | None:
         return storage_trouble(exc, self._sqlite_file)
@@ -694,6 +741,7 @@ class Database:
     async def fetch_one(self, sql: str, *args: Any) -> Any:
         """One look-up outside any transaction, with nothing to set up around it: the
         bearer check's single indexed read."""
+        refuse_unstorable(args)
         try:
             if self._async is None:
                 cursor = self._reader.cursor()

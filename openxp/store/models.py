@@ -320,5 +320,7 @@ short_lived_credentials = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
     Index(None, "username"),
-    Index(None, "tenant_id", "username"),
+    # One row per name and tenant, live or dead: creating over a dead row replaces it in the
+    # same statement (store.launches.create), so the database itself refuses a second live one.
+    Index(None, "tenant_id", "username", unique=True),
 )

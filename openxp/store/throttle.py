@@ -8,11 +8,12 @@ could trigger).
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openxp.store.db import Connection, now
 from openxp.store.models import throttles
+from openxp.store.rows import deleted
 
 
 async def locked_for(conn: Connection, key: str) -> float:
@@ -47,3 +48,23 @@ async def record_failure(conn: Connection, key: str, *, limit: int, window: int,
 
 async def clear(conn: Connection, key: str) -> None:
     await conn.execute(delete(throttles).where(throttles.c.key == key))
+
+
+async def refund(conn: Connection, key: str) -> None:
+    """Take back one failure counted in advance (an attempt that turned out to succeed)."""
+    counted = throttles.c.failures
+    await conn.execute(update(throttles).where(throttles.c.key == key, counted > 0).values(failures=counted - 1))
+
+
+async def purge_stale(conn: Connection, before: float) -> int:
+    """Housekeeping: drop counters whose window began before ``before`` and whose lock, if any,
+    has lifted. Such a row no longer changes any answer (the next failure would start a fresh
+    window), and every failure with a new client id, key or email makes a row."""
+    t = now()
+    result = await conn.execute(
+        delete(throttles).where(
+            throttles.c.window_start < before,
+            or_(throttles.c.locked_until.is_(None), throttles.c.locked_until <= t),
+        )
+    )
+    return deleted(result)

@@ -287,33 +287,50 @@ async def login(request: Request) -> Response:
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
 
+    # Every attempt is counted as a failure before the hash (and refunded if it succeeds), so
+    # concurrent attempts cannot all pass the lock check above while the first are still
+    # hashing: past the budget the answer is 429 and no argon2 runs. The budget is the same as
+    # counting afterwards: ``limit`` failures, then the lock.
+    async with rt.db.write() as conn:
+        wait = max(
+            await throttle.record_failure(
+                conn, account_key, limit=limits.login_per_account + 1, window=limits.window, lockout=limits.lockout
+            ),
+            await throttle.record_failure(
+                conn, ip_key, limit=limits.login_per_ip + 1, window=limits.window, lockout=limits.lockout
+            ),
+        )
+    if wait > 0:
+        audit.event("login_throttled", severity="high", tenant=tenant, ip=ip)
+        response = again("Too many failed sign-in attempts. Wait a few minutes, then try again.", status=429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
     account = None
     if email and password and len(password) <= 1024 and len(email) <= 320:
         async with rt.db.read() as conn:
             account = await account_store.find(conn, client.tenant_id, email)
     # Always one argon2 verification (a dummy hash for unknown emails), so timing
     # does not tell which accounts exist (B-13).
-    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on.
-    verified = await run_in_threadpool(
-        crypto.verify_password, account.password_hash if account else None, password[:1024]
-    )
+    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on,
+    # and at most OPENXP_ARGON2_CONCURRENCY at once per process (64 MiB each).
+    async with rt.password_slots:
+        verified = await run_in_threadpool(
+            crypto.verify_password, account.password_hash if account else None, password[:1024]
+        )
     if not verified or account is None or account.disabled:
-        async with rt.db.write() as conn:
-            await throttle.record_failure(
-                conn, account_key, limit=limits.login_per_account, window=limits.window, lockout=limits.lockout
-            )
-            await throttle.record_failure(
-                conn, ip_key, limit=limits.login_per_ip, window=limits.window, lockout=limits.lockout
-            )
         audit.event("login_failed", severity="warning", tenant=tenant, ip=ip)
         return again(GENERIC_LOGIN_ERROR)
 
+    rehashed = None
+    if crypto.password_needs_rehash(account.password_hash):
+        async with rt.password_slots:
+            rehashed = await run_in_threadpool(crypto.hash_password, password)
     async with rt.db.write() as conn:
-        if crypto.password_needs_rehash(account.password_hash):
-            await account_store.set_password_hash(
-                conn, account.id, await run_in_threadpool(crypto.hash_password, password)
-            )
+        if rehashed is not None:
+            await account_store.set_password_hash(conn, account.id, rehashed)
         await throttle.clear(conn, account_key)
+        await throttle.refund(conn, ip_key)
         new_token = await session_store.replace_session(
             conn, session.id_hash, account.id, rt.settings.session_absolute_ttl
         )

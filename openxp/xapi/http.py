@@ -31,6 +31,7 @@ from openxp.auth.errors import (
 from openxp.auth.principal import Principal
 from openxp.httpio import JSON, BodyTooLarge, read_body
 from openxp.runtime import runtime
+from openxp.store.errors import UnstorableText
 from openxp.xapi import shape
 from openxp.xapi.errors import XAPIError, bad_request
 
@@ -251,6 +252,8 @@ def endpoint(scopes: dict[str, str], *, consistent_through: bool = False) -> Cal
                 response = await handler(request, ctx)
             except (XAPIError, AuthError, BodyTooLarge) as exc:
                 response = error_response(exc)
+            except UnstorableText as exc:
+                response = error_response(bad_request(str(exc), "invalid_text"))
             response.headers[VERSION_HEADER] = version
             if deprecated:
                 response.headers.update(basic.DEPRECATION_HEADERS)

@@ -67,6 +67,13 @@ def _reference(presented: str) -> str:
 
 async def _failed(conn: Connection, settings: Settings, client_id: str, ip: str) -> None:
     limits = settings.rate_limits
+    ip_key = f"client-ip:{ip}"
+    # A locked address is refused before anything is counted: each unknown client id would
+    # otherwise add a row, however long the lock (and nothing it sends can succeed meanwhile
+    # except a right secret, which never gets here).
+    wait = await throttle.locked_for(conn, ip_key)
+    if wait > 0:
+        raise TooManyRequests(wait)
     audit.event("client_auth_failed", severity="warning", client_id=client_id[:64], ip=ip)
     wait = max(
         await throttle.record_failure(
@@ -78,7 +85,7 @@ async def _failed(conn: Connection, settings: Settings, client_id: str, ip: str)
         ),
         await throttle.record_failure(
             conn,
-            f"client-ip:{ip}",
+            ip_key,
             limit=limits.client_auth_per_client * 5,
             window=limits.window,
             lockout=limits.lockout,

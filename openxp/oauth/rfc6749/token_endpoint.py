@@ -20,12 +20,23 @@ from openxp.oauth.errors import (
 from openxp.oauth.rfc6749 import client_auth
 from openxp.oauth.rfc6749.grants import authorization_code, refresh_token
 from openxp.store import Database, throttle
+from openxp.store.clients import Client
 
 GRANTS = {
     authorization_code.GRANT_TYPE: authorization_code.handle,
     refresh_token.GRANT_TYPE: refresh_token.handle,
 }
 GRANT_TYPES_SUPPORTED = list(GRANTS)
+
+
+def grant_throttle_key(client: Client, ip: str) -> str:
+    """What grant failures are counted against. Guessing for a confidential client needs its
+    secret, so the whole client is locked (C-14). A public client has no secret: anyone can
+    name it, so its failures count per presenting address, and a guesser locks only itself
+    out, never the rightful client elsewhere (N-02)."""
+    if client.confidential:
+        return f"grant:{client.client_id}"
+    return f"grant:{client.client_id}:ip:{ip}"
 
 
 async def exchange(
@@ -41,7 +52,7 @@ async def exchange(
             handler = GRANTS.get(grant_type)
             if handler is None:
                 raise UnsupportedGrantType("supported grant types: " + ", ".join(GRANT_TYPES_SUPPORTED))
-            throttle_key = f"grant:{client.client_id}"
+            throttle_key = grant_throttle_key(client, ip)
             # A locked client gets no answer about any code or token: were guesses still
             # evaluated during the lock, a right one would succeed and the lock would not
             # slow guessing at all (C-14). Nothing is claimed, so a real code survives it.
@@ -60,7 +71,13 @@ async def exchange(
                     lockout=limits.lockout,
                 )
                 if wait > 0:
-                    audit.event("grant_guessing_throttled", severity="high", client_id=client.client_id, ip=ip)
+                    audit.event(
+                        "grant_guessing_throttled",
+                        severity="high",
+                        client_id=client.client_id,
+                        ip=ip,
+                        public=not client.confidential,
+                    )
                     raise TooManyRequests(wait) from None
                 raise
         except OAuthError as exc:
