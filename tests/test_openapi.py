@@ -262,6 +262,9 @@ def test_documentation_links_resolve_from_a_non_editable_install(installed: Path
 # -- what the fuzz found ---------------------------------------------------------------------
 
 
+ATTRIBUTES = "http://clearlrs.com/api/ext/agent/attributes"
+
+
 def test_integers_beyond_64_bits_are_refused_not_500(server: Server) -> None:
     """Integers of any size survive parsing (openxp.wire), but JSON answers hold 64 bits: a huge
     limit/skip broke the 400 itself, and a huge attribute broke every later answer that shows it
@@ -271,10 +274,14 @@ def test_integers_beyond_64_bits_are_refused_not_500(server: Server) -> None:
     huge = 53321749332942716928
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
         for member in ("skip", "limit"):
-            response = http.post("/api/actors/search", json={member: huge})
+            response = http.post("/api/actors/search", params={member: str(huge)}, json={})
             assert response.status_code == 400, response.text
             assert response.json()["error"] == "invalid_parameter"
-        agent = {"agent": {"mbox": "mailto:huge-int@example.com"}, "attributes": {"Level": huge}}
+        agent = {
+            "objectType": "Agent",
+            "mbox": "mailto:huge-int@example.com",
+            "extensions": {ATTRIBUTES: {"Level": huge}},
+        }
         response = http.put("/api/actors/agents", json=agent)
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "validation_error"
@@ -285,5 +292,6 @@ def test_integers_beyond_64_bits_are_refused_not_500(server: Server) -> None:
         assert http.get("/api/actors", params={"limit": 1000}).status_code == 200
         fits = {"name": "Big Int", "attributes": {"Email": "big-int-import@example.com", "Level": 2**63 - 1}}
         assert http.post("/api/import/users", json={"users": [fits]}).json()["errorCount"] == 0
-        listed = http.get("/api/actors", params={"limit": 1000}).json()["actors"]
-        assert {"Email": "big-int-import@example.com", "Level": 2**63 - 1} in [a["attributes"] for a in listed]
+        listed = http.get("/api/actors", params={"limit": 1000}).json()
+        attributes = [a["extensions"][ATTRIBUTES] for a in listed]
+        assert {"Email": "big-int-import@example.com", "Level": 2**63 - 1} in attributes

@@ -263,7 +263,7 @@ def api_paths() -> dict[str, Any]:
             "get": api_op(
                 "listActors",
                 "One page of the tenant's learners as xAPI Agents with attributes (scope actors/read)",
-                {"200": answer(200, ref("ActorsPage"))},
+                {"200": answer(200, ref("Actors"))},
                 parameters=page,
             )
         },
@@ -271,20 +271,21 @@ def api_paths() -> dict[str, Any]:
             "put": api_op(
                 "putAgent",
                 "Create or update one learner (scope actors/write)",
-                {"200": answer(200, ref("SavedAgent"))},
+                {"200": answer(200, ref("Actor"))},
                 413,
                 415,
-                body=body(ref("PutAgent")),
+                body=body(ref("Actor")),
             )
         },
         "/api/actors/search": {
             "post": api_op(
                 "searchActors",
                 "Learners matching criteria (scope actors/read)",
-                {"200": answer(200, ref("ActorsPage"))},
+                {"200": answer(200, ref("Actors"))},
                 413,
                 415,
                 body=body(ref("ActorSearch"), required=False),
+                parameters=page,
             )
         },
         "/api/actors/attributes": {

@@ -237,7 +237,7 @@ XAPI: dict[str, Schema] = {
 
 # -- ClearXP API ---------------------------------------------------------------
 
-ACTOR_ITEM = obj({"agent": ref("Agent"), "attributes": {"type": "object"}}, required=("agent", "attributes"))
+ATTRIBUTES_EXTENSION = "http://clearlrs.com/api/ext/agent/attributes"
 IMPORT_ROW = obj({"name": string(), "attributes": {"type": "object"}}, required=("attributes",))
 PROBLEM = obj({"row": integer(), "type": string(), "value": {}, "message": string()})
 
@@ -259,26 +259,30 @@ API: dict[str, Schema] = {
         },
         required=("rows", "new", "existing", "skipped", "errorCount", "errors", "warningCount", "warnings"),
     ),
-    "ActorItem": ACTOR_ITEM,
-    "ActorsPage": obj(
-        {"actors": array(ref("ActorItem")), "limit": integer(), "skip": integer()},
-        required=("actors", "limit", "skip"),
+    "Actor": obj(
+        {
+            "objectType": string(enum=["Agent"]),
+            "name": string(),
+            "mbox": string(pattern="^mailto:"),
+            "mbox_sha1sum": string(pattern="^[0-9a-f]{40}$"),
+            "openid": string(),
+            "account": obj({"homePage": string(), "name": string()}, required=("homePage", "name")),
+            "extensions": obj(
+                {ATTRIBUTES_EXTENSION: {"type": "object", "description": "the learner's attributes"}},
+                description="ClearXP's extensions; the attributes live under " + ATTRIBUTES_EXTENSION,
+            ),
+        },
+        description="ClearXP's Actor: an xAPI Agent, its attributes under the attributes extension",
     ),
+    "Actors": array(ref("Actor"), "one page of actors (limit and skip are query parameters)"),
     "ActorSearch": obj(
         {
             "criteria": {
                 "description": 'a criteria tree, e.g. {"=": [{"type": "attribute", "key": "Country"}, "NZ"]}; '
                 "comparators and or = != < <= > >=, * wildcards",
             },
-            "limit": integer(minimum=1, maximum=1000),
-            "skip": integer(minimum=0),
         },
         closed=True,
-    ),
-    "PutAgent": obj({"agent": ref("Agent"), "attributes": {"type": "object"}}, required=("agent",)),
-    "SavedAgent": obj(
-        {"agent": ref("Agent"), "attributes": {"type": "object"}, "new": {"type": "boolean"}},
-        required=("agent", "attributes", "new"),
     ),
     "Attributes": obj(
         {
