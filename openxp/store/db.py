@@ -147,7 +147,14 @@ def _check_core_parameters(
     """SQLAlchemy Core's hook before the driver runs a statement: the same check on its
     bound parameters (a tuple, a dict, or a list of either for executemany)."""
     for row in parameters if executemany else (parameters,):
-        refuse_unstorable(list(row.values()) if isinstance(row, dict) else row or ())
+        if isinstance(row, dict):
+            refuse_unstorable(list(row.values()))
+        elif isinstance(row, list | tuple):
+            refuse_unstorable(row)
+        elif row is not None:
+            # SQLAlchemy's batched INSERT ... RETURNING ("insertmanyvalues") hands over one flat
+            # parameter list while still flagged executemany: each item is a value, not a row.
+            refuse_unstorable((row,))
 
 
 _NUMBERED = re.compile(r"\$(\d+)")
