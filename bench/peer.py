@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-LUA = BENCH / "tokens.lua"
-RESULTS = BENCH / "results"
-POSTGRES_ADMIN_URL = os.environ.get("OPENXP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FORM = "application/x-www-form-urlencoded"
 
 
 def peer_available() -> str | None:

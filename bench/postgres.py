@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-LUA = BENCH / "tokens.lua"
-RESULTS = BENCH / "results"
 POSTGRES_ADMIN_URL = os.environ.get("OPENXP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FORM = "application/x-www-form-urlencoded"
 
 
 async def pg_fetch(sql: str, *args: Any) -> list[Any]:

@@ -19,13 +19,6 @@ from bench.targets import LABELS, OP_LABELS, OPENXP_OPS
 if TYPE_CHECKING:
     from bench.run import Bench
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-LUA = BENCH / "tokens.lua"
-RESULTS = BENCH / "results"
-POSTGRES_ADMIN_URL = os.environ.get("OPENXP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FORM = "application/x-www-form-urlencoded"
-
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs) if runs else math.nan

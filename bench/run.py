@@ -62,10 +62,7 @@ from bench.wrk import run_wrk
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-LUA = BENCH / "tokens.lua"
 RESULTS = BENCH / "results"
-POSTGRES_ADMIN_URL = os.environ.get("OPENXP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FORM = "application/x-www-form-urlencoded"
 
 
 # Requests/s one target can reach at most, per worker, with room to spare (CI machines may be

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,11 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-LUA = BENCH / "tokens.lua"
-RESULTS = BENCH / "results"
-POSTGRES_ADMIN_URL = os.environ.get("OPENXP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FORM = "application/x-www-form-urlencoded"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import resource
 import subprocess
@@ -12,12 +11,7 @@ from typing import Any
 
 from bench.targets import Target
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-LUA = BENCH / "tokens.lua"
-RESULTS = BENCH / "results"
-POSTGRES_ADMIN_URL = os.environ.get("OPENXP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FORM = "application/x-www-form-urlencoded"
+LUA = Path(__file__).resolve().parent / "tokens.lua"
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}

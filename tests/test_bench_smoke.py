@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run as bench
+from bench import peer, targets
 from tests.support.server import backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def _services() -> list[str]:
     if backend() == "postgresql":
         return ["pg1", "pg2"]
     services = ["ceiling", "peer", "sqlite"]
-    reason = bench.peer_available()
+    reason = peer.peer_available()
     if reason:
         if ON_CI:
             pytest.fail(f"CI=true and the oidc-provider peer cannot be installed: {reason}")
@@ -67,7 +67,7 @@ def test_bench_smoke_run_prints_every_target() -> None:
     assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-5000:]}"
 
     rows = _rows(result.stdout)
-    expected = [f"{service}:{op}" for service in services for op in bench.OPS[service]]
+    expected = [f"{service}:{op}" for service in services for op in targets.OPS[service]]
     missing = [name for name in expected if name not in rows]
     assert not missing, f"targets missing from the table: {missing}\n{result.stdout}"
     for name in expected:
@@ -75,7 +75,7 @@ def test_bench_smoke_run_prints_every_target() -> None:
         rate, note, errors = cells[3], cells[4], cells[9]
         if rate == "n/a":
             # Only the LRS targets may be unmeasurable, and only while there is no LRS.
-            assert name.split(":", 1)[1] in bench.XAPI_OPS and not bench.xapi_available(), f"{name}: {note}"
+            assert name.split(":", 1)[1] in targets.XAPI_OPS and not targets.xapi_available(), f"{name}: {note}"
             continue
         assert float(rate.replace(",", "")) > 0, f"{name} measured no requests:\n{result.stdout}"
         assert errors == "0", f"{name} had failed requests ({errors}):\n{result.stdout}\n{result.stderr[-3000:]}"
