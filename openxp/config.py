@@ -70,6 +70,7 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class Settings:
+    # Each default is written here once; ``from_env`` reads it from the class (``cls.code_ttl``).
     data_dir: Path
     database_url: str
     public_url: str
@@ -138,7 +139,7 @@ class Settings:
             basic_auth_per_ip=_int(env, "OPENXP_RATE_BASIC_PER_IP", RateLimits.basic_auth_per_ip),
             lockout=_int(env, "OPENXP_RATE_LOCKOUT", RateLimits.lockout),
         )
-        xapi_default = env.get("OPENXP_XAPI_DEFAULT_VERSION") or "1.0.3"
+        xapi_default = env.get("OPENXP_XAPI_DEFAULT_VERSION") or cls.xapi_default_version
         if xapi_default not in {"1.0.3", "2.0.0"}:
             raise ConfigError("OPENXP_XAPI_DEFAULT_VERSION must be 1.0.3 or 2.0.0")
         log_level = (env.get("OPENXP_LOG_LEVEL") or "").strip().lower() or None
@@ -149,20 +150,20 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             public_url=public_url,
-            code_ttl=_int(env, "OPENXP_CODE_TTL", 600),
-            access_token_ttl=_int(env, "OPENXP_ACCESS_TOKEN_TTL", 3600),
-            refresh_token_ttl=_int(env, "OPENXP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
-            refresh_absolute_ttl=_int(env, "OPENXP_REFRESH_ABSOLUTE_TTL", 365 * 24 * 3600),
-            launch_token_ttl=_int(env, "OPENXP_LAUNCH_TOKEN_TTL", 4 * 3600),
-            session_idle_ttl=_int(env, "OPENXP_SESSION_IDLE_TTL", 30 * 60),
-            session_absolute_ttl=_int(env, "OPENXP_SESSION_ABSOLUTE_TTL", 12 * 3600),
+            code_ttl=_int(env, "OPENXP_CODE_TTL", cls.code_ttl),
+            access_token_ttl=_int(env, "OPENXP_ACCESS_TOKEN_TTL", cls.access_token_ttl),
+            refresh_token_ttl=_int(env, "OPENXP_REFRESH_TOKEN_TTL", cls.refresh_token_ttl),
+            refresh_absolute_ttl=_int(env, "OPENXP_REFRESH_ABSOLUTE_TTL", cls.refresh_absolute_ttl),
+            launch_token_ttl=_int(env, "OPENXP_LAUNCH_TOKEN_TTL", cls.launch_token_ttl),
+            session_idle_ttl=_int(env, "OPENXP_SESSION_IDLE_TTL", cls.session_idle_ttl),
+            session_absolute_ttl=_int(env, "OPENXP_SESSION_ABSOLUTE_TTL", cls.session_absolute_ttl),
             tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
             trusted_proxies=proxies,
-            access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
+            access_log=_bool(env, "OPENXP_ACCESS_LOG", cls.access_log),
             log_level=log_level,
             xapi_default_version=xapi_default,
-            xapi_max_statements=_int(env, "OPENXP_XAPI_MAX_STATEMENTS", 10_000),
-            xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", 1_000),
+            xapi_max_statements=_int(env, "OPENXP_XAPI_MAX_STATEMENTS", cls.xapi_max_statements),
+            xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", cls.xapi_max_parts),
             rate_limits=limits,
-            argon2_concurrency=_int(env, "OPENXP_ARGON2_CONCURRENCY", 4),
+            argon2_concurrency=_int(env, "OPENXP_ARGON2_CONCURRENCY", cls.argon2_concurrency),
         )
