@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_PORT = 8000
@@ -54,6 +55,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _ints(env: Mapping[str, str], variables: Mapping[str, str], defaults: object) -> dict[str, Any]:
+    """Each field named in ``variables`` read from its variable, defaulting to the dataclass's
+    own default (``defaults`` is the class): so each default is written once, in the class."""
+    return {name: _int(env, variable, getattr(defaults, name)) for name, variable in variables.items()}
+
+
 @dataclass(frozen=True)
 class RateLimits:
     """Failure budgets per window; exceeding one answers 429 with Retry-After."""
@@ -68,8 +75,35 @@ class RateLimits:
     lockout: int = 300
 
 
+# The variable each of RateLimits' budgets is read from.
+_RATE_VARIABLES = {
+    "window": "OPENXP_RATE_WINDOW",
+    "login_per_account": "OPENXP_RATE_LOGIN_PER_ACCOUNT",
+    "login_per_ip": "OPENXP_RATE_LOGIN_PER_IP",
+    "client_auth_per_client": "OPENXP_RATE_CLIENT_AUTH",
+    "grant_failures_per_client": "OPENXP_RATE_GRANT_FAILURES",
+    "basic_auth_per_key": "OPENXP_RATE_BASIC_PER_KEY",
+    "basic_auth_per_ip": "OPENXP_RATE_BASIC_PER_IP",
+    "lockout": "OPENXP_RATE_LOCKOUT",
+}
+# The variable each whole-number Setting is read from (its default: the field's own).
+_WHOLE_NUMBER_VARIABLES = {
+    "code_ttl": "OPENXP_CODE_TTL",
+    "access_token_ttl": "OPENXP_ACCESS_TOKEN_TTL",
+    "refresh_token_ttl": "OPENXP_REFRESH_TOKEN_TTL",
+    "refresh_absolute_ttl": "OPENXP_REFRESH_ABSOLUTE_TTL",
+    "launch_token_ttl": "OPENXP_LAUNCH_TOKEN_TTL",
+    "session_idle_ttl": "OPENXP_SESSION_IDLE_TTL",
+    "session_absolute_ttl": "OPENXP_SESSION_ABSOLUTE_TTL",
+    "xapi_max_statements": "OPENXP_XAPI_MAX_STATEMENTS",
+    "xapi_max_parts": "OPENXP_XAPI_MAX_PARTS",
+    "argon2_concurrency": "OPENXP_ARGON2_CONCURRENCY",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
+    # Each default is written here once; ``from_env`` reads it from the class (``_ints``).
     data_dir: Path
     database_url: str
     public_url: str
@@ -128,17 +162,8 @@ class Settings:
         if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
             raise ConfigError("OPENXP_PUBLIC_URL must be an absolute http(s) URL without query or fragment")
 
-        limits = RateLimits(
-            window=_int(env, "OPENXP_RATE_WINDOW", RateLimits.window),
-            login_per_account=_int(env, "OPENXP_RATE_LOGIN_PER_ACCOUNT", RateLimits.login_per_account),
-            login_per_ip=_int(env, "OPENXP_RATE_LOGIN_PER_IP", RateLimits.login_per_ip),
-            client_auth_per_client=_int(env, "OPENXP_RATE_CLIENT_AUTH", RateLimits.client_auth_per_client),
-            grant_failures_per_client=_int(env, "OPENXP_RATE_GRANT_FAILURES", RateLimits.grant_failures_per_client),
-            basic_auth_per_key=_int(env, "OPENXP_RATE_BASIC_PER_KEY", RateLimits.basic_auth_per_key),
-            basic_auth_per_ip=_int(env, "OPENXP_RATE_BASIC_PER_IP", RateLimits.basic_auth_per_ip),
-            lockout=_int(env, "OPENXP_RATE_LOCKOUT", RateLimits.lockout),
-        )
-        xapi_default = env.get("OPENXP_XAPI_DEFAULT_VERSION") or "1.0.3"
+        limits = RateLimits(**_ints(env, _RATE_VARIABLES, RateLimits))
+        xapi_default = env.get("OPENXP_XAPI_DEFAULT_VERSION") or cls.xapi_default_version
         if xapi_default not in {"1.0.3", "2.0.0"}:
             raise ConfigError("OPENXP_XAPI_DEFAULT_VERSION must be 1.0.3 or 2.0.0")
         log_level = (env.get("OPENXP_LOG_LEVEL") or "").strip().lower() or None
@@ -149,20 +174,11 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             public_url=public_url,
-            code_ttl=_int(env, "OPENXP_CODE_TTL", 600),
-            access_token_ttl=_int(env, "OPENXP_ACCESS_TOKEN_TTL", 3600),
-            refresh_token_ttl=_int(env, "OPENXP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
-            refresh_absolute_ttl=_int(env, "OPENXP_REFRESH_ABSOLUTE_TTL", 365 * 24 * 3600),
-            launch_token_ttl=_int(env, "OPENXP_LAUNCH_TOKEN_TTL", 4 * 3600),
-            session_idle_ttl=_int(env, "OPENXP_SESSION_IDLE_TTL", 30 * 60),
-            session_absolute_ttl=_int(env, "OPENXP_SESSION_ABSOLUTE_TTL", 12 * 3600),
             tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
             trusted_proxies=proxies,
-            access_log=_bool(env, "OPENXP_ACCESS_LOG", True),
+            access_log=_bool(env, "OPENXP_ACCESS_LOG", cls.access_log),
             log_level=log_level,
             xapi_default_version=xapi_default,
-            xapi_max_statements=_int(env, "OPENXP_XAPI_MAX_STATEMENTS", 10_000),
-            xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", 1_000),
             rate_limits=limits,
-            argon2_concurrency=_int(env, "OPENXP_ARGON2_CONCURRENCY", 4),
+            **_ints(env, _WHOLE_NUMBER_VARIABLES, cls),
         )

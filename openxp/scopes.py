@@ -3,13 +3,14 @@
 Modelled on Learning Locker's client scopes. ``all`` permits everything;
 ``all/read`` permits every read scope; ``statements/read`` permits
 ``statements/read/mine``.
+
+A leaf, like ``openxp.crypto``: it imports nothing of openxp, so every layer may use it,
+the store included (which refuses unknown scopes when it stores them: store/scope_lists.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from openxp.store.errors import Invalid
 
 ALL = "all"
 ALL_READ = "all/read"
@@ -38,16 +39,6 @@ def parse(raw: str) -> list[str]:
         if item and item not in seen:
             seen.append(item)
     return seen
-
-
-def validate_list(items: Iterable[str]) -> list[str]:
-    result: list[str] = []
-    for item in items:
-        if item not in SCOPES:
-            raise Invalid(f"unknown scope {item!r}; known scopes: {', '.join(SCOPES)}")
-        if item not in result:
-            result.append(item)
-    return result
 
 
 def permits(granted: Iterable[str], required: str) -> bool:

@@ -25,10 +25,8 @@ import math
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement
-
 from openxp.api.errors import InvalidCriteria
-from openxp.store.criteria import CriteriaSql
+from openxp.store.criteria import Condition, CriteriaSql
 
 MAX_DEPTH = 20
 MAX_NODES = 200
@@ -42,7 +40,7 @@ LOGICAL = frozenset({"and", "or"})
 _STARS = re.compile(r"\*+")
 
 
-def compile_criteria(criteria: Any, dialect: str) -> ColumnElement[bool]:
+def compile_criteria(criteria: Any, dialect: str) -> Condition:
     return _Compiler(dialect).node(criteria, "criteria", 1)
 
 
@@ -52,7 +50,7 @@ class _Compiler:
         self.nodes = 0
         self.wildcards = 0
 
-    def node(self, value: Any, path: str, depth: int) -> ColumnElement[bool]:
+    def node(self, value: Any, path: str, depth: int) -> Condition:
         if depth > MAX_DEPTH:
             raise InvalidCriteria(f"criteria are nested deeper than {MAX_DEPTH} levels", path=path)
         self.nodes += 1
@@ -73,7 +71,7 @@ class _Compiler:
             return self.compare(op, _attribute_key(operands[0], where), operands[1], where)
         raise InvalidCriteria(f"unknown comparator {str(op)[:50]!r}; use and, or, =, !=, <, <=, >, >=", path=where)
 
-    def compare(self, op: str, key: str, value: Any, path: str) -> ColumnElement[bool]:
+    def compare(self, op: str, key: str, value: Any, path: str) -> Condition:
         if value is None:
             if op not in ("=", "!="):
                 raise InvalidCriteria("null works only with = and !=", path=path)

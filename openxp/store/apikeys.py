@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from openxp import crypto, scopes
+from openxp.store import scope_lists
 from openxp.store.db import Connection, now
 from openxp.store.errors import Invalid, NotFound
 from openxp.store.models import api_keys
@@ -45,7 +46,7 @@ async def create(
     label = name.strip() or "API key"
     if len(label) > 200:
         raise Invalid("a key name must be at most 200 characters")
-    granted = scopes.validate_list(key_scopes or [scopes.ALL])
+    granted = scope_lists.validate(key_scopes or [scopes.ALL])
     key = crypto.random_token(16)
     secret = crypto.new_credential()
     result = await conn.execute(

@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, update
 
 from openxp import crypto, scopes
 from openxp.store import grants as grant_store
+from openxp.store import scope_lists
 from openxp.store.db import Connection, now
 from openxp.store.errors import Invalid, NotFound
 from openxp.store.models import clients
@@ -108,8 +109,8 @@ async def create(
     if not redirect_uris:
         raise Invalid("register at least one redirect URI")
     uris = [validate_redirect_uri(u) for u in redirect_uris]
-    allowed = scopes.validate_list(allowed_scopes or [scopes.ALL])
-    defaults = scopes.validate_list(default_scopes or allowed)
+    allowed = scope_lists.validate(allowed_scopes or [scopes.ALL])
+    defaults = scope_lists.validate(default_scopes or allowed)
     if not set(defaults) <= set(allowed):
         raise Invalid("default scopes must be among the allowed scopes")
     grant_list = grant_types or list(GRANT_TYPES)

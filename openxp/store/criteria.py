@@ -20,6 +20,9 @@ from sqlalchemy.types import Float
 from openxp.store.models import learners
 
 # Digits limited so that PostgreSQL's float cast can never overflow.
+# A condition on the learners table, as the API's criteria compiler composes them.
+Condition = ColumnElement[bool]
+
 _PG_NUMBER = r"^\s*-?[0-9]{1,15}(\.[0-9]{1,15})?([eE][-+]?[0-9]{1,2})?\s*$"
 
 

@@ -9,7 +9,6 @@ from email.utils import formatdate
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,9 +16,9 @@ from openxp import wire
 from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
+from openxp.store import activities as activity_store
 from openxp.store import documents as store
 from openxp.store import now
-from openxp.store.models import xapi_statements
 from openxp.xapi import shape
 from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, not_found
 from openxp.xapi.http import XContext, confine_activity, confine_agent, confine_registration, endpoint, query_params
@@ -236,15 +235,8 @@ async def activities(request: Request, ctx: XContext) -> Response:
     params = query_params(request, frozenset({"activityId"}))
     activity_id = _activity(params)
     confine_activity(ctx.principal, activity_id)
-    t = xapi_statements
     async with runtime(request).db.read() as conn:
-        rows = await conn.execute(
-            select(t.c.payload)
-            .where(t.c.tenant_id == ctx.principal.tenant_id, t.c.object_activity == activity_id)
-            .order_by(t.c.seq.asc())
-            .limit(MERGE_LIMIT)
-        )
-        payloads = [r.payload for r in rows]
+        payloads = await activity_store.definition_payloads(conn, ctx.principal.tenant_id, activity_id, MERGE_LIMIT)
     definition: dict[str, Any] = {}
     for payload in payloads:
         incoming = orjson.loads(payload)["object"].get("definition") or {}
