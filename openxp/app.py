@@ -19,23 +19,21 @@ from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openxp import openapi
+from openxp import openapi, surfaces
 from openxp.api import actors as api_actors
 from openxp.api import credentials as api_credentials
-from openxp.api import errors as api_errors
 from openxp.api import routes as api_routes
 from openxp.api.unrouted import unrouted
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
 from openxp.config import Settings
-from openxp.httpio import JSON, NO_STORE
+from openxp.errors import OpenXPError, ServerError
+from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
 from openxp.store import Database, housekeeping
-from openxp.store.errors import StorageUnavailable, UnstorableText
-from openxp.web import browser, docs, pages
+from openxp.web import docs, pages
 from openxp.web.headers import SecurityHeaders
-from openxp.xapi import mount as xapi_mount
-from openxp.xapi.http import CORS_HEADERS, VERSION_HEADER
+from openxp.xapi.routes import mount as xapi_mount
 
 log = logging.getLogger("openxp")
 access_log = logging.getLogger("openxp.access")
@@ -97,52 +95,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSON({"error": error, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
 
-# Browser pages answer a database outage with the HTML error page; the other /auth paths are
-# the OAuth endpoints (RFC 6749 JSON).
-_PAGE_PATHS = ("/auth/oauth/authorize", "/auth/oauth/consent", "/auth/login", "/auth/logout", "/console", "/demo")
-
-
-async def _storage_unavailable(request: Request, exc: Exception) -> Response:
-    """The database cannot serve (down, timed out, full, read-only): 503 with Retry-After and
-    a stable code, in the error shape of the surface asked, never a 500."""
-    assert isinstance(exc, StorageUnavailable)
-    path = request.url.path
-    cause = exc.__cause__ or exc
-    log.warning("%s on %s %s: %s: %s", exc.code, request.method, path, type(cause).__name__, cause)
-    retry = {"Retry-After": str(exc.retry_after)}
-    if path.startswith("/api/"):
-        return api_errors.render(503, exc.code, exc.message, headers=retry)
-    if path == "/xapi" or path.startswith("/xapi/"):
-        version = request.app.state.openxp.settings.xapi_default_version
-        headers = {**retry, **CORS_HEADERS, VERSION_HEADER: version}
-        return JSON({"error": exc.code, "message": exc.message}, status_code=503, headers=headers)
-    wants_html = "text/html" in request.headers.get("accept", "")
-    if path.startswith(_PAGE_PATHS) or (wants_html and not path.startswith("/auth/")):
-        page = browser.error_page(
-            "The service is temporarily unavailable. Please try again in a moment.",
-            title="Temporarily unavailable",
-            status=503,
-        )
-        page.headers.update(retry)
-        return page
-    if path.startswith(("/auth/", "/.well-known/")):
-        body = {"error": "temporarily_unavailable", "error_description": exc.message, "reason": exc.code}
-        return JSON(body, status_code=503, headers={**NO_STORE, **retry})
-    return JSON({"error": exc.code, "message": exc.message}, status_code=503, headers=retry)
-
-
-async def _unstorable(request: Request, exc: Exception) -> Response:
-    """A value no column can hold, on a route without an error shape of its own."""
-    return JSON({"error": "invalid_text", "message": str(exc)}, status_code=400)
+async def _refused(request: Request, exc: Exception) -> Response:
+    """A refusal no endpoint frame rendered, in the error shape of the surface asked (see
+    ``openxp.surfaces``). An outage (down, timed out, full, read-only) is 503 with Retry-After
+    and a stable code, never a 500; a 500 is a bug, whatever raised it."""
+    assert isinstance(exc, OpenXPError)
+    if exc.status == 500:
+        return await _unexpected(request, exc)
+    if exc.status >= 500:
+        cause = exc.__cause__ or exc
+        log.warning("%s on %s %s: %s: %s", exc.code, request.method, request.url.path, type(cause).__name__, cause)
+    elif exc.detail:
+        log.info("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
+    return surfaces.render(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    """The one answer to an unexpected error: ``server_error`` in the surface's shape, an
+    incident id to quote, the traceback in the log only."""
     incident = secrets.token_hex(6)
-    log.exception("unhandled error (incident %s) on %s %s", incident, request.method, request.url.path)
-    return JSON(
-        {"error": "server_error", "message": f"the server could not complete the request (incident {incident})"},
-        status_code=500,
-    )
+    log.error("unhandled error (incident %s) on %s %s", incident, request.method, request.url.path, exc_info=exc)
+    return surfaces.render(request, ServerError(f"the server could not complete the request (incident {incident})"))
 
 
 class AccessLog:
@@ -203,8 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.openxp = Runtime(settings=settings, db=db)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
-    app.add_exception_handler(UnstorableText, _unstorable)
+    app.add_exception_handler(OpenXPError, _refused)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies, flagged={DEPRECATED_FLAG: DEPRECATION_HEADERS})
     if settings.access_log:

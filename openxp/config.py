@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from openxp.errors import OpenXPError
+
 DEFAULT_PORT = 8000
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed."""
+class ConfigError(OpenXPError, ValueError):
+    """A configuration value is missing or malformed (raised at start-up, never over HTTP)."""
+
+    code = "invalid_configuration"
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

@@ -8,8 +8,15 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from openxp.errors import OpenXPError
 
-class BodyTooLarge(Exception):
+
+class BodyTooLarge(OpenXPError):
+    """Each surface answers it as its own 413 (the LRS as is; /api and OAuth by their classes)."""
+
+    status = 413
+    code = "too_large"
+
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body is larger than {limit} bytes")
         self.limit = limit

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 
+from openxp.errors import OpenXPError
+
 MAX_FORM_BODY = 64 * 1024
 # Deepest JSON nesting accepted anywhere (the outermost object or array is level 1). A statement
 # needs about 10-15 levels; no real client nests deeper than this. orjson itself parses up to
@@ -25,8 +27,8 @@ MAX_JSON_DEPTH = 64
 TOO_DEEP = f"malformed JSON (nested deeper than {MAX_JSON_DEPTH} levels)"
 
 
-class WireError(ValueError):
-    pass
+class WireError(OpenXPError, ValueError):
+    """Input that does not parse; callers usually re-raise it as their surface's named 400."""
 
 
 def parse_query(raw: bytes | str) -> list[tuple[str, str]]:

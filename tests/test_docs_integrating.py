@@ -331,7 +331,7 @@ def test_limits_section_lists_the_body_limits_in_the_code(server: Server) -> Non
     from openxp import wire
     from openxp.api import actors, credentials, routes
     from openxp.web import pages
-    from openxp.xapi import documents, http, statements
+    from openxp.xapi import alternate, documents, statements
 
     documented = limits_table()
     expected = {
@@ -344,7 +344,7 @@ def test_limits_section_lists_the_body_limits_in_the_code(server: Server) -> Non
         "`/xapi/activities/state`, `/xapi/activities/profile`, `/xapi/agents/profile` documents": (
             documents.MAX_DOCUMENT
         ),
-        "`POST /xapi/statements?method=...` (alternate request syntax) form": http.MAX_ALTERNATE_BODY,
+        "`POST /xapi/statements?method=...` (alternate request syntax) form": alternate.MAX_ALTERNATE_BODY,
         "`GET /auth/oauth/authorize` query string": pages.MAX_QUERY,
         "sign-in and consent forms": pages.MAX_FORM,
     }

@@ -22,7 +22,7 @@ from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, Vali
 from openxp.api.http import endpoint
 from openxp.api.routes import json_body
 from openxp.auth import Principal
-from openxp.httpio import JSON
+from openxp.httpio import JSON, NO_STORE
 from openxp.runtime import runtime
 from openxp.store import learners as learner_store
 from openxp.store import tenants as tenant_store
@@ -33,7 +33,6 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_SKIP = 2**31 - 1
 MAX_BODY = 256 * 1024
-NO_STORE = {"Cache-Control": "no-store"}
 # A search scans the tenant's learners, at a cost the criteria decide: it is stopped after this
 # long (off the event loop on both databases: see Database.bounded_read).
 SEARCH_SECONDS = 5.0

@@ -24,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import audit
-from openxp.api.errors import ApiError, ValidationFailed
+from openxp.api.errors import NotFound, UsernameTaken, ValidationFailed
 from openxp.api.http import endpoint
 from openxp.api.routes import json_body
 from openxp.auth import Principal
 from openxp.auth import launch as launch_auth
-from openxp.httpio import JSON
+from openxp.httpio import JSON, NO_STORE
 from openxp.runtime import runtime
 from openxp.store import launches
 from openxp.store.errors import AlreadyExists
@@ -47,17 +47,6 @@ USERNAME = re.compile(r"^[A-Za-z0-9._~@-]{1,64}$")
 # Printable ASCII without spaces; a colon is fine (Basic splits on the first one).
 PASSWORD = re.compile(r"^[!-~]+$")
 LAUNCH_PARAMETERS = ("endpoint", "auth", "actor", "activity_id", "registration")
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-class NotFound(ApiError):
-    status = 404
-    error = "not_found"
-
-
-class UsernameTaken(ApiError):
-    status = 409
-    error = "username_taken"
 
 
 def _creator(principal: Principal) -> str:

@@ -1,4 +1,5 @@
-"""ClearXP's documented error body, with a stable ``error`` code added:
+"""The ClearXP API's refusals, and ClearXP's documented error body with a stable
+``error`` code added, which every refusal on /api is rendered in:
 
 ``{"code": 400, "name": "Bad Request", "error": "validation_error",
 "message": "...", "body": [{"name": "ValidationError", ...}]}``
@@ -11,22 +12,21 @@ from typing import Any
 
 from starlette.responses import Response
 
-from openxp.auth.errors import AuthError
-from openxp.httpio import JSON
+from openxp.errors import OpenXPError
+from openxp.httpio import JSON, NO_STORE
 
 
-class ApiError(Exception):
+class ApiError(OpenXPError):
     status = 400
-    error = "bad_request"
+    code = "bad_request"
 
     def __init__(self, message: str, *, body: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.body = body or []
 
 
 class ValidationFailed(ApiError):
-    error = "validation_error"
+    code = "validation_error"
 
     def __init__(self, message: str, *, prop: str = "", value: Any = None) -> None:
         super().__init__(
@@ -39,17 +39,17 @@ class OverLimit(ValidationFailed):
 
     def __init__(self, code: str, message: str, *, prop: str, value: Any = None) -> None:
         super().__init__(message, prop=prop, value=value)
-        self.error = code
+        self.code = code
 
 
 class UnsupportedMedia(ApiError):
     status = 415
-    error = "unsupported_media_type"
+    code = "unsupported_media_type"
 
 
 class TooLarge(ApiError):
     status = 413
-    error = "payload_too_large"
+    code = "payload_too_large"
 
 
 class InputLimit(ApiError):
@@ -61,13 +61,13 @@ class InputLimit(ApiError):
         super().__init__(
             message, body=[{"name": "LimitExceeded", "description": message, "property": prop, "value": limit}]
         )
-        self.error = code
+        self.code = code
 
 
 class InvalidParameter(ApiError):
     """A query or body parameter (limit, skip, ...) that is not what the endpoint takes."""
 
-    error = "invalid_parameter"
+    code = "invalid_parameter"
 
     def __init__(self, message: str, *, prop: str, value: Any = None) -> None:
         super().__init__(
@@ -78,7 +78,7 @@ class InvalidParameter(ApiError):
 class InvalidCriteria(ApiError):
     """A search criteria tree that is malformed, too deep, or uses an unknown comparator."""
 
-    error = "invalid_criteria"
+    code = "invalid_criteria"
 
     def __init__(self, message: str, *, path: str = "criteria") -> None:
         super().__init__(
@@ -89,26 +89,30 @@ class InvalidCriteria(ApiError):
 class SearchTooCostly(ApiError):
     """A search that ran into its time limit and was stopped."""
 
-    error = "search_too_costly"
+    code = "search_too_costly"
 
 
 class InvalidCsv(ApiError):
     """The CSV body cannot be read on; ``body`` says how far the import got."""
 
-    error = "invalid_csv"
+    code = "invalid_csv"
 
 
-class InvalidText(ApiError):
-    """A value holds a NUL character or invalid Unicode, which no column can store."""
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
 
-    error = "invalid_text"
+
+class UsernameTaken(ApiError):
+    status = 409
+    code = "username_taken"
 
 
-class ImportInterrupted(ApiError):
-    """Storage failed mid-import; the chunks committed before it stay written."""
-
-    status = 503
-    error = "import_interrupted"
+def with_body(exc: OpenXPError, body: list[dict[str, Any]]) -> ApiError:
+    """``exc`` as it is, with ClearXP's ``body`` items (e.g. how far an import got) added."""
+    refusal = ApiError(exc.description, body=body)
+    refusal.status, refusal.code, refusal.headers = exc.status, exc.code, exc.headers
+    return refusal
 
 
 def render(
@@ -125,12 +129,10 @@ def render(
         "message": message,
         "body": body or [],
     }
-    return JSON(payload, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
+    return JSON(payload, status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
-def api_error_response(exc: ApiError) -> Response:
-    return render(exc.status, exc.error, exc.message, exc.body)
-
-
-def auth_error_response(exc: AuthError) -> Response:
-    return render(exc.status, exc.error, exc.message, headers=exc.headers)
+def render_error(exc: OpenXPError) -> Response:
+    """Any refusal on /api, whichever part of openxp raised it."""
+    body = exc.body if isinstance(exc, ApiError) else None
+    return render(exc.status, exc.code, exc.description, body, exc.headers)

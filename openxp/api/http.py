@@ -1,6 +1,6 @@
 """The one frame every ClearXP API endpoint runs in: authenticate the caller for
-the endpoint's scope, run it, and turn the named errors of ``openxp.auth`` and
-``openxp.api`` into their responses."""
+the endpoint's scope (``openxp.auth.guard``, policy ``API``), run it, and render
+whatever it refuses in ClearXP's error body."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from openxp.api.errors import ApiError, InvalidText, api_error_response, auth_error_response
-from openxp.auth import AuthError, Principal, authenticate
-from openxp.store.errors import UnstorableText
+from openxp.api.errors import render_error
+from openxp.auth import Principal, guard
+from openxp.errors import OpenXPError
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -25,14 +25,12 @@ def endpoint(scope: str | None) -> Callable[[Handler], Endpoint]:
         @functools.wraps(handler)
         async def run(request: Request) -> Response:
             try:
-                principal = await authenticate(request, scope)
+                principal = await guard.authenticate(request, guard.API, scope)
                 return await handler(request, principal)
-            except AuthError as exc:
-                return auth_error_response(exc)
-            except ApiError as exc:
-                return api_error_response(exc)
-            except UnstorableText as exc:
-                return api_error_response(InvalidText(str(exc)))
+            except OpenXPError as exc:
+                if exc.status >= 500:
+                    raise  # not the request's fault: logged and answered by openxp.app
+                return render_error(exc)
 
         return run
 

@@ -12,13 +12,13 @@ from starlette.responses import Response
 from openxp import audit, wire
 from openxp.api import users
 from openxp.api.errors import (
-    ImportInterrupted,
     InputLimit,
     InvalidCsv,
     InvalidParameter,
     TooLarge,
     UnsupportedMedia,
     ValidationFailed,
+    with_body,
 )
 from openxp.api.http import endpoint
 from openxp.auth import Principal
@@ -132,13 +132,9 @@ async def import_users(request: Request, principal: Principal) -> Response:
         raise InputLimit(exc.code, exc.message, prop=exc.prop, limit=exc.limit) from None
     except users.MalformedInput as exc:
         raise InvalidCsv(users.stop_message(exc, report, verify), body=_progress(report, exc.line)) from None
-    except users.ImportInterrupted:
+    except users.ImportInterrupted as exc:
         log.warning("user import interrupted for tenant %s after %d rows", principal.tenant, report.written)
-        raise ImportInterrupted(
-            f"storage failed during the import; {report.written} rows were written before it "
-            "(each chunk of rows is written whole or not at all)",
-            body=_progress(report),
-        ) from None
+        raise with_body(exc, _progress(report)) from None
     finally:
         audit.event(
             "users_imported",

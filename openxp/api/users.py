@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from openxp.errors import OpenXPError
 from openxp.store import Database
 from openxp.store import learners as learner_store
 from openxp.store import tenants as tenant_store
@@ -134,30 +135,38 @@ class Accepted:
     learner: LearnerRow
 
 
-class ImportInterrupted(Exception):
+class ImportInterrupted(OpenXPError):
     """Storage failed mid-import; committed chunks stay written."""
 
+    status = 503
+    code = "import_interrupted"
+
     def __init__(self, report: Report) -> None:
-        super().__init__(f"storage failed after {report.written} rows were written")
+        super().__init__(
+            f"storage failed during the import; {report.written} rows were written before it "
+            "(each chunk of rows is written whole or not at all)"
+        )
         self.report = report
 
 
-class MalformedInput(Exception):
+class MalformedInput(OpenXPError):
     """The rest of the input cannot be read (bad encoding, broken CSV) from ``line`` on (CSV)."""
+
+    code = "invalid_csv"
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.line = line
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(OpenXPError):
     """The request as a whole is over an input limit (413); nothing of it is written."""
+
+    status = 413
 
     def __init__(self, code: str, message: str, prop: str, limit: int) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
         self.prop = prop
         self.limit = limit
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
 from openxp import audit, crypto, wire
@@ -24,8 +23,8 @@ from openxp.auth.errors import InvalidCredentials, Throttled
 from openxp.auth.principal import Principal
 from openxp.runtime import client_ip, runtime
 from openxp.store import apikeys, launches, throttle
+from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection, now
-from openxp.store.models import tenants
 
 # RFC 9745 / RFC 8288: Basic still works, but clients should move to OAuth.
 # RFC 9745: deprecated since 2025-01-01 (a Structured Field date); the link says what to use instead.
@@ -37,10 +36,6 @@ DEPRECATION_HEADERS = {
 DEPRECATED_FLAG = "openxp.basic_deprecated"
 MARK_USED_EVERY = 60.0
 MAX_KEY_LENGTH = 64
-
-
-async def _tenant(db: Connection, tenant_id: int) -> Any:
-    return (await db.execute(select(tenants.c.name, tenants.c.disabled).where(tenants.c.id == tenant_id))).first()
 
 
 async def _match(db: Connection, username: str, secret_digest: str, named: str | None) -> tuple[Any, Any]:
@@ -57,9 +52,13 @@ async def _match(db: Connection, username: str, secret_digest: str, named: str |
     if crypto.equals(secret_digest, record.secret_hash if record else crypto.DUMMY_DIGEST) and record is not None:
         if record.disabled:
             return None, None
-        return record, await _tenant(db, record.tenant_id)
+        return record, await tenant_store.standing(db, record.tenant_id)
     candidates = await launches.live_by_username(db, username)
-    matches = [(c, await _tenant(db, c.tenant_id)) for c in candidates if crypto.equals(secret_digest, c.secret_hash)]
+    matches = [
+        (c, await tenant_store.standing(db, c.tenant_id))
+        for c in candidates
+        if crypto.equals(secret_digest, c.secret_hash)
+    ]
     if len(matches) > 1 and named is not None:
         matches = [m for m in matches if m[1] is not None and m[1].name == named]
     if len(matches) != 1:

@@ -1,40 +1,36 @@
 """Refusals of the resource side, as named exceptions.
 
-Each carries an HTTP status, a stable ``error`` code, a human ``message`` and
+Each carries an HTTP status, a stable ``code``, a public ``description`` and
 the ``WWW-Authenticate`` challenge RFC 6750 3 / RFC 7617 ask for. The ClearXP
 API and the LRS render them in their own body shapes.
 """
 
 from __future__ import annotations
 
+from openxp.errors import OpenXPError, retry_after
+
 REALM = "openxp"
 
 
-class AuthError(Exception):
+class AuthError(OpenXPError):
     status = 401
-    error = "unauthorized"
+    code = "unauthorized"
 
     def __init__(self, message: str, *, challenge: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.challenge = challenge
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
+        super().__init__(message, headers={"WWW-Authenticate": challenge} if challenge else None)
 
 
 class MissingCredentials(AuthError):
     """RFC 6750 3.1: no credentials, so no error attribute in the challenge."""
 
-    error = "unauthorized"
+    code = "unauthorized"
 
     def __init__(self, message: str = "authentication is required", *, scheme: str = "Bearer") -> None:
         super().__init__(message, challenge=f'{scheme} realm="{REALM}"')
 
 
 class InvalidToken(AuthError):
-    error = "invalid_token"
+    code = "invalid_token"
 
     def __init__(self, message: str = "the access token is invalid, expired or revoked") -> None:
         super().__init__(message, challenge=f'Bearer realm="{REALM}", error="invalid_token"')
@@ -43,7 +39,7 @@ class InvalidToken(AuthError):
 class InvalidCredentials(AuthError):
     """A Basic or launch credential that does not authenticate."""
 
-    error = "invalid_credentials"
+    code = "invalid_credentials"
 
     def __init__(self, message: str = "the credentials are invalid, expired or revoked") -> None:
         super().__init__(message, challenge=f'Basic realm="{REALM}"')
@@ -51,7 +47,7 @@ class InvalidCredentials(AuthError):
 
 class InvalidAuthRequest(AuthError):
     status = 400
-    error = "invalid_request"
+    code = "invalid_request"
 
     def __init__(self, message: str) -> None:
         super().__init__(message, challenge=f'Bearer realm="{REALM}", error="invalid_request"')
@@ -59,7 +55,7 @@ class InvalidAuthRequest(AuthError):
 
 class InsufficientScope(AuthError):
     status = 403
-    error = "insufficient_scope"
+    code = "insufficient_scope"
 
     def __init__(self, scope: str) -> None:
         super().__init__(
@@ -70,7 +66,7 @@ class InsufficientScope(AuthError):
 
 class TenantRequired(AuthError):
     status = 400
-    error = "tenant_required"
+    code = "tenant_required"
 
     def __init__(self) -> None:
         super().__init__("name the tenant in the X-CXP-Tenant header")
@@ -78,12 +74,12 @@ class TenantRequired(AuthError):
 
 class TenantInvalid(AuthError):
     status = 400
-    error = "tenant_invalid"
+    code = "tenant_invalid"
 
 
 class TenantMismatch(AuthError):
     status = 403
-    error = "tenant_mismatch"
+    code = "tenant_mismatch"
 
     def __init__(self) -> None:
         super().__init__("this credential belongs to another tenant than the one the request names")
@@ -91,22 +87,18 @@ class TenantMismatch(AuthError):
 
 class Throttled(AuthError):
     status = 429
-    error = "too_many_requests"
+    code = "too_many_requests"
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, wait: float) -> None:
         super().__init__("too many failed attempts; retry later")
-        self.retry_after = max(1, int(retry_after + 0.999))
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        self.headers = retry_after(wait)
 
 
 class OutsideCredential(AuthError):
     """A short-lived or launch credential reaching past its actor, activity or registration."""
 
     status = 403
-    error = "forbidden_by_credential"
+    code = "forbidden_by_credential"
 
 
 class VoidingForbidden(AuthError):
@@ -114,7 +106,7 @@ class VoidingForbidden(AuthError):
     see: an unknown id answers the same, so the refusal reveals nothing)."""
 
     status = 403
-    error = "voiding_forbidden"
+    code = "voiding_forbidden"
 
     def __init__(self) -> None:
         super().__init__(

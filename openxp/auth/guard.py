@@ -1,6 +1,11 @@
-"""The one guard every protected resource goes through."""
+"""The one guard every protected resource goes through: who is calling, by which
+credential, for which tenant. A resource says which credential kinds it takes
+with a ``Policy``; every rule about the caller lives here and in its siblings
+(``bearer``, ``basic``, ``tenant``, ``confine``), none in the resources."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
@@ -8,6 +13,24 @@ from openxp.auth import basic, bearer, tenant
 from openxp.auth.errors import InsufficientScope, InvalidAuthRequest, MissingCredentials
 from openxp.auth.principal import Principal
 from openxp.runtime import runtime
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which credentials a resource accepts. ``kinds`` are ``Principal.kind`` values:
+    ``oauth`` (Bearer), ``apikey`` (Basic, deprecated), ``shortlived`` and ``launch`` (Basic,
+    actor-bound). ``challenge`` is the scheme a caller without credentials is told to use;
+    a ``Basic`` resource also reads an unknown scheme as Basic, which then fails as such."""
+
+    kinds: frozenset[str]
+    challenge: str
+
+
+# The ClearXP API: OAuth, and API keys while they last. A short-lived or launch credential
+# authenticates but holds no scope here.
+API = Policy(kinds=frozenset({"oauth", "apikey"}), challenge="Bearer")
+# The LRS: every credential; what an actor-bound one may touch is held by ``confine``.
+LRS = Policy(kinds=frozenset({"oauth", "apikey", "shortlived", "launch"}), challenge="Basic")
 
 
 def _authorization(conn: HTTPConnection) -> str | None:
@@ -21,28 +44,33 @@ def _authorization(conn: HTTPConnection) -> str | None:
     return values[0] if values else None
 
 
-async def authenticate(conn: HTTPConnection, required_scope: str | None = None) -> Principal:
-    """Bearer (OAuth, X-CXP-Tenant required) or Basic (an API key: deprecated,
-    X-CXP-Tenant optional but must match). Short-lived and launch credentials
-    are LRS-only: here they hold no scope."""
-    rt = runtime(conn)
-    header = _authorization(conn)
-    if header is None or not header.strip():
-        raise MissingCredentials()
-    scheme, _, credentials = header.strip().partition(" ")
-    if scheme.lower() == "basic":
-        principal = await basic.principal_for(conn, header)
-        if principal.restricted:
-            raise InsufficientScope(required_scope or "all")
-        basic.mark_deprecated(conn)
-    elif scheme.lower() == "bearer":
+def require(principal: Principal, scope: str) -> None:
+    if not principal.may(scope):
+        raise InsufficientScope(scope)
+
+
+async def authenticate(conn: HTTPConnection, policy: Policy, required_scope: str | None = None) -> Principal:
+    """Bearer (OAuth, X-CXP-Tenant required) or Basic (X-CXP-Tenant optional but must match).
+    An API key over Basic is deprecated: the response carries the Deprecation headers."""
+    header = (_authorization(conn) or "").strip()
+    if not header:
+        raise MissingCredentials(scheme=policy.challenge)
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer":
         token = credentials.strip()
         if not token or " " in token:
             raise InvalidAuthRequest("malformed Bearer credentials")
+        rt = runtime(conn)
         principal = await bearer.principal_for(rt.db, token)
         tenant.check(conn, rt.settings, principal.tenant)
+    elif scheme.lower() == "basic" or policy.challenge == "Basic":
+        principal = await basic.principal_for(conn, header)
+        if principal.kind not in policy.kinds:
+            raise InsufficientScope(required_scope or "all")
+        if principal.kind == "apikey":
+            basic.mark_deprecated(conn)
     else:
         raise MissingCredentials("this resource takes an OAuth access token (Authorization: Bearer)")
-    if required_scope is not None and not principal.may(required_scope):
-        raise InsufficientScope(required_scope)
+    if required_scope is not None:
+        require(principal, required_scope)
     return principal

@@ -19,7 +19,7 @@ from openxp.auth.principal import Principal
 from openxp.store.launches import Credential
 
 # What a short-lived credential may do on /xapi; an actor-bound one is further
-# confined to its actor (and activity/registration) by openxp.xapi.http.
+# confined to its actor (and activity/registration) by openxp.auth.confine.
 LRS_SCOPES = frozenset({"statements/write", "statements/read", "state", "profile"})
 LAUNCH_USERNAME_PREFIX = "lx_"
 

@@ -6,25 +6,39 @@ error, is JSON with ``Cache-Control: no-store`` (RFC 6749 5.1, 5.2).
 
 from __future__ import annotations
 
-import logging
+import functools
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import wire
+from openxp.errors import OpenXPError
 from openxp.httpio import JSON, NO_STORE, BodyTooLarge, media_type, read_body
-from openxp.oauth import rfc7009, rfc7662, rfc8414
-from openxp.oauth.errors import InvalidRequest, OAuthError, PayloadTooLarge, ServerError, UnsupportedMediaType
+from openxp.oauth import errors, rfc7009, rfc7662, rfc8414
+from openxp.oauth.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from openxp.oauth.rfc6749 import token_endpoint
 from openxp.runtime import client_ip, runtime
-from openxp.store.errors import StorageUnavailable, UnstorableText
 
-log = logging.getLogger("openxp.oauth")
 FORM = "application/x-www-form-urlencoded"
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def error_response(exc: OAuthError) -> Response:
-    return JSON(exc.body(), status_code=exc.status, headers={**NO_STORE, **exc.headers})
+def _refusals_rendered(endpoint: Endpoint) -> Endpoint:
+    """A refusal becomes its RFC 6749 5.2 answer. A 5xx is not the request's fault: a store
+    outage and an unexpected error are logged and answered by openxp.app, like every
+    surface's (nothing was counted or written for an unstorable value: it is a 400 here)."""
+
+    @functools.wraps(endpoint)
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except OpenXPError as exc:
+            if exc.status >= 500:
+                raise
+            return errors.render(exc)
+
+    return run
 
 
 async def _params(request: Request) -> dict[str, str]:
@@ -50,40 +64,29 @@ async def _params(request: Request) -> dict[str, str]:
         raise InvalidRequest(str(exc)) from None
 
 
-async def _run(request: Request, action: str) -> Response:
-    rt = runtime(request)
-    try:
-        params = await _params(request)
-        authorization = request.headers.get("authorization")
-        ip = client_ip(request, rt.settings)
-        if action == "token":
-            return JSON(await token_endpoint.exchange(rt.db, rt.settings, params, authorization, ip), headers=NO_STORE)
-        if action == "revoke":
-            await rfc7009.revoke(rt.db, rt.settings, params, authorization, ip)
-            return Response(b"", status_code=200, headers=NO_STORE)
-        return JSON(await rfc7662.introspect(rt.db, rt.settings, params, authorization, ip), headers=NO_STORE)
-    except OAuthError as exc:
-        return error_response(exc)
-    except StorageUnavailable:
-        raise  # a 503 with Retry-After, rendered by openxp.app like every surface's
-    except UnstorableText as exc:
-        # Refused before it reached the database, so nothing was counted or written.
-        return error_response(InvalidRequest(str(exc)))
-    except Exception:
-        log.exception("unexpected error at the %s endpoint", action)
-        return error_response(ServerError("the server could not complete the request"))
+async def _call(request: Request) -> tuple[dict[str, str], str | None, str]:
+    """(parameters, Authorization header, client address) of a POST to an endpoint."""
+    params = await _params(request)
+    return params, request.headers.get("authorization"), client_ip(request, runtime(request).settings)
 
 
+@_refusals_rendered
 async def token(request: Request) -> Response:
-    return await _run(request, "token")
+    rt = runtime(request)
+    return JSON(await token_endpoint.exchange(rt.db, rt.settings, *await _call(request)), headers=NO_STORE)
 
 
+@_refusals_rendered
 async def revoke(request: Request) -> Response:
-    return await _run(request, "revoke")
+    rt = runtime(request)
+    await rfc7009.revoke(rt.db, rt.settings, *await _call(request))
+    return Response(b"", status_code=200, headers=NO_STORE)
 
 
+@_refusals_rendered
 async def introspect(request: Request) -> Response:
-    return await _run(request, "introspect")
+    rt = runtime(request)
+    return JSON(await rfc7662.introspect(rt.db, rt.settings, *await _call(request)), headers=NO_STORE)
 
 
 async def metadata(request: Request) -> Response:

@@ -1,94 +1,101 @@
-"""RFC 6749 errors as named exceptions; ``endpoints`` renders them in one place.
+"""RFC 6749 errors as named exceptions, and the RFC 6749 5.2 JSON renderer.
 
-``description`` is public (RFC 6749 5.2 charset only: no quote, backslash or
-control characters); ``detail`` is for our logs only and never sent.
+``description`` is public (sent in the RFC 6749 5.2 charset only: no quote,
+backslash or control characters); ``detail`` is for our logs only and never sent.
 """
 
 from __future__ import annotations
 
 import re
 
+from starlette.responses import Response
+
+from openxp.errors import OpenXPError, retry_after
+from openxp.httpio import JSON, NO_STORE
+
 _UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5B\x5D-\x7E]")
 
 
-class OAuthError(Exception):
-    error = "invalid_request"
+def body(exc: OpenXPError) -> dict[str, str]:
+    """RFC 6749 5.2 (and 4.1.2.1 for a redirect): ``error`` always an RFC code; a refusal
+    from elsewhere (the store) adds its own code as ``reason``."""
+    payload = {"error": exc.oauth_code or exc.code}
+    description = _UNSAFE.sub("", exc.description)
+    if description:
+        payload["error_description"] = description
+    if exc.oauth_code and exc.oauth_code != exc.code:
+        payload["reason"] = exc.code
+    return payload
+
+
+def render(exc: OpenXPError) -> Response:
+    """Every answer of the OAuth endpoints, error or not, is ``no-store`` (RFC 6749 5.1, 5.2)."""
+    return JSON(body(exc), status_code=exc.status, headers={**NO_STORE, **exc.headers})
+
+
+class OAuthError(OpenXPError):
+    code = "invalid_request"
     status = 400
 
     def __init__(self, description: str = "", *, detail: str = "", headers: dict[str, str] | None = None) -> None:
-        super().__init__(description or self.error)
-        self.description = _UNSAFE.sub("", description)
-        self.detail = detail
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, str]:
-        payload = {"error": self.error}
-        if self.description:
-            payload["error_description"] = self.description
-        return payload
+        super().__init__(description, detail=detail, headers=headers)
 
 
 class InvalidRequest(OAuthError):
-    error = "invalid_request"
+    code = "invalid_request"
 
 
 class InvalidClient(OAuthError):
-    error = "invalid_client"
+    code = "invalid_client"
     status = 401
 
 
 class InvalidGrant(OAuthError):
-    error = "invalid_grant"
+    code = "invalid_grant"
 
 
 class UnauthorizedClient(OAuthError):
-    error = "unauthorized_client"
+    code = "unauthorized_client"
 
 
 class UnsupportedGrantType(OAuthError):
-    error = "unsupported_grant_type"
+    code = "unsupported_grant_type"
 
 
 class InvalidScope(OAuthError):
-    error = "invalid_scope"
+    code = "invalid_scope"
 
 
 class AccessDenied(OAuthError):
-    error = "access_denied"
+    code = "access_denied"
     status = 403
 
 
 class UnsupportedResponseType(OAuthError):
-    error = "unsupported_response_type"
+    code = "unsupported_response_type"
 
 
 class UnsupportedTokenType(OAuthError):
     """RFC 7009 2.2.1."""
 
-    error = "unsupported_token_type"
+    code = "unsupported_token_type"
 
 
 class UnsupportedMediaType(OAuthError):
-    error = "invalid_request"
+    code = "invalid_request"
     status = 415
 
 
 class PayloadTooLarge(OAuthError):
-    error = "invalid_request"
+    code = "invalid_request"
     status = 413
 
 
 class TooManyRequests(OAuthError):
     """Not an RFC 6749 code: RFC 6585's 429, with Retry-After."""
 
-    error = "too_many_requests"
+    code = "too_many_requests"
     status = 429
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many failed attempts; retry later")
-        self.headers = {"Retry-After": str(max(1, int(retry_after + 0.999)))}
-
-
-class ServerError(OAuthError):
-    error = "server_error"
-    status = 500
+    def __init__(self, wait: float) -> None:
+        super().__init__("too many failed attempts; retry later", headers=retry_after(wait))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from openxp import crypto
 from openxp.config import Settings
-from openxp.oauth.errors import InvalidRequest, OAuthError
+from openxp.oauth import committed
+from openxp.oauth.errors import InvalidRequest
 from openxp.oauth.rfc6749 import client_auth
 from openxp.store import Database
 from openxp.store import grants as grant_store
@@ -20,27 +21,21 @@ INACTIVE: dict[str, object] = {"active": False}
 async def introspect(
     db: Database, settings: Settings, params: dict[str, str], authorization: str | None, ip: str
 ) -> dict[str, object]:
-    failure: OAuthError | None = None
-    async with db.write() as conn:
-        try:
-            client = await client_auth.authenticate(conn, settings, params, authorization, ip)
-            token = params.get("token") or None
-            if token is None:
-                raise InvalidRequest("token is required")
-            token_hash = crypto.digest(token)
-            hint = params.get("token_type_hint")
-            finders = [grant_store.find_access_token, grant_store.find_refresh_token]
-            if hint == "refresh_token":
-                finders.reverse()
-            record = None
-            for find in finders:
-                record = await find(conn, token_hash)
-                if record is not None:
-                    break
-        except OAuthError as exc:
-            failure = exc
-    if failure is not None:
-        raise failure
+    async with committed.write(db) as conn:
+        client = await client_auth.authenticate(conn, settings, params, authorization, ip)
+        token = params.get("token") or None
+        if token is None:
+            raise InvalidRequest("token is required")
+        token_hash = crypto.digest(token)
+        hint = params.get("token_type_hint")
+        finders = [grant_store.find_access_token, grant_store.find_refresh_token]
+        if hint == "refresh_token":
+            finders.reverse()
+        record = None
+        for find in finders:
+            record = await find(conn, token_hash)
+            if record is not None:
+                break
     if record is None or not record.active or record.grant.client_pk != client.id:
         return dict(INACTIVE)
     return {

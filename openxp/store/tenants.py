@@ -83,3 +83,9 @@ async def count(conn: Connection) -> int:
     from sqlalchemy import func
 
     return int((await conn.execute(select(func.count()).select_from(tenants))).scalar_one())
+
+
+async def standing(conn: Connection, tenant_id: int) -> Any:
+    """The tenant's ``name`` and ``disabled`` alone (a row, or None): what a credential
+    check needs, read on every Basic request, so nothing more."""
+    return (await conn.execute(select(tenants.c.name, tenants.c.disabled).where(tenants.c.id == tenant_id))).first()

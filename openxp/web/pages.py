@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from openxp import audit, crypto, scopes
+from openxp.errors import OpenXPError
 from openxp.httpio import BodyTooLarge, read_body
 from openxp.oauth.errors import AccessDenied, InvalidRequest
 from openxp.oauth.rfc6749 import authorization
@@ -167,8 +168,12 @@ async def _form(request: Request) -> dict[str, str]:
     return form
 
 
-class _Refused(Exception):
+class _Refused(OpenXPError):
+    """A form post turned away with the page ``response`` (already rendered)."""
+
     def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.status = response.status_code
         self.response = response
 
 

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from openxp.httpio import JSON
 from openxp.xapi.errors import XAPIError
-from openxp.xapi.http import SUPPORTED, VERSION_HEADER, default_version, resolve_version
+from openxp.xapi.version import SUPPORTED, VERSION_HEADER, default_version, resolve_version
 
 
 async def about(request: Request) -> Response:

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from openxp import wire
 from openxp.xapi import compare
-from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request
+from openxp.xapi.errors import AttachmentHashMismatch, InvalidMultipart, InvalidStatement, TooManyParts
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 SIGNING_ALGS = frozenset({"RS256", "RS384", "RS512"})
@@ -38,10 +38,6 @@ _SHA2_BY_LENGTH = {64: "sha256", 96: "sha384", 128: "sha512"}
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
 
-def _bad(message: str) -> XAPIError:
-    return bad_request(message, "invalid_multipart")
-
-
 def _headers(block: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in block.split(b"\r\n"):
@@ -49,7 +45,7 @@ def _headers(block: bytes) -> dict[str, str]:
             continue
         name, sep, value = line.partition(b":")
         if not sep:
-            raise _bad("a part header line has no colon")
+            raise InvalidMultipart("a part header line has no colon")
         headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
     return headers
 
@@ -58,44 +54,44 @@ def parse(content_type: str, body: bytes, max_parts: int) -> tuple[bytes, dict[s
     """(the statements' JSON, {sha2: (content type, bytes)}); at most ``max_parts`` attachment parts."""
     match = _BOUNDARY.search(content_type)
     if match is None:
-        raise _bad("multipart/mixed needs a boundary parameter")
+        raise InvalidMultipart("multipart/mixed needs a boundary parameter")
     delimiter = b"--" + match.group(1).encode("latin-1")
     # Counted before anything is split or parsed: the statements part, the attachment parts and
     # the closing delimiter (docs/security.md, Input limits on /xapi).
     if body.count(delimiter) > max_parts + 2:
-        raise XAPIError(413, "too_many_parts", f"a multipart request may carry at most {max_parts:,} attachment parts")
+        raise TooManyParts(f"a multipart request may carry at most {max_parts:,} attachment parts")
     segments = body.split(delimiter)
     if len(segments) < 3 or segments[0].strip():
-        raise _bad("the body must start with the boundary and hold at least one part")
+        raise InvalidMultipart("the body must start with the boundary and hold at least one part")
     parts: list[tuple[dict[str, str], bytes]] = []
     for segment in segments[1:]:
         if segment.startswith(b"--"):
             break
         if not segment.startswith(b"\r\n"):
-            raise _bad("a boundary must be followed by CRLF")
+            raise InvalidMultipart("a boundary must be followed by CRLF")
         head, sep, content = segment[2:].partition(b"\r\n\r\n")
         if not sep:
             # A part with no headers starts with the blank line at once.
             if segment[2:].startswith(b"\r\n"):
                 head, content = b"", segment[4:]
             else:
-                raise _bad("a part has no blank line after its headers")
+                raise InvalidMultipart("a part has no blank line after its headers")
         if content.endswith(b"\r\n"):
             content = content[:-2]
         parts.append((_headers(head), content))
     if not parts:
-        raise _bad("no parts")
+        raise InvalidMultipart("no parts")
     first_headers, statements = parts[0]
     if first_headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise _bad("the first part must be application/json and hold the statements")
+        raise InvalidMultipart("the first part must be application/json and hold the statements")
     files: dict[str, tuple[str, bytes]] = {}
     for headers, content in parts[1:]:
         sha2 = headers.get("x-experience-api-hash")
         if not sha2:
-            raise _bad("every attachment part needs X-Experience-API-Hash")
+            raise InvalidMultipart("every attachment part needs X-Experience-API-Hash")
         encoding = headers.get("content-transfer-encoding", "binary").lower()
         if encoding != "binary":
-            raise _bad("attachment parts must use Content-Transfer-Encoding: binary")
+            raise InvalidMultipart("attachment parts must use Content-Transfer-Encoding: binary")
         files[sha2] = (headers.get("content-type", "application/octet-stream"), content)
     return statements, files
 
@@ -111,10 +107,7 @@ def verify_hashes(files: dict[str, tuple[str, bytes]]) -> None:
     names: a part with other bytes would be stored, and served, as that file."""
     for sha2, (_, content) in files.items():
         if not genuine(sha2, content):
-            raise bad_request(
-                "an attachment part's bytes do not hash to its X-Experience-API-Hash (SHA-256, -384 or -512)",
-                "attachment_hash_mismatch",
-            )
+            raise AttachmentHashMismatch()
 
 
 def check(
@@ -137,7 +130,7 @@ def check(
                     _check_jws(files[attachment["sha2"]][1], where, statement, version)
     extra = set(files) - declared
     if extra:
-        raise _bad("a part's X-Experience-API-Hash matches no attachment sha2")
+        raise InvalidMultipart("a part's X-Experience-API-Hash matches no attachment sha2")
 
 
 def _b64json(segment: str) -> Any:

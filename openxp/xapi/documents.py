@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import wire
+from openxp.auth.confine import confine_activity, confine_agent, confine_registration
 from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
@@ -20,8 +21,10 @@ from openxp.store import activities as activity_store
 from openxp.store import documents as store
 from openxp.store import now
 from openxp.xapi import shape
-from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, not_found
-from openxp.xapi.http import XContext, confine_activity, confine_agent, confine_registration, endpoint, query_params
+from openxp.xapi.endpoint import XContext, endpoint
+from openxp.xapi.errors import InvalidStatement, bad_request, not_found
+from openxp.xapi.errors import Unnamed as XAPIError
+from openxp.xapi.params import query_params
 from openxp.xapi.validate import IFIS, UUID, Validator, timestamp
 
 MAX_DOCUMENT = 16 * 1024 * 1024

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from openxp import wire
 from openxp.store.statements import NewStatement
-from openxp.xapi.errors import InvalidStatement, bad_request
+from openxp.xapi.errors import BadRequest, InvalidStatement
 from openxp.xapi.validate import IFIS, IRI, Validator
 
 
@@ -46,10 +47,10 @@ def agent_param(raw: str) -> str:
         value = wire.parse_json(raw.encode("utf-8", "surrogatepass"))
         Validator(v2=True).actor(value, "agent")
     except (wire.WireError, InvalidStatement, UnicodeEncodeError):
-        raise bad_request("agent must be a JSON Agent or identified Group") from None
+        raise BadRequest("agent must be a JSON Agent or identified Group") from None
     key = agent_key(value)
     if key is None:
-        raise bad_request("agent must have an inverse functional identifier")
+        raise BadRequest("agent must have an inverse functional identifier")
     return key
 
 
@@ -220,3 +221,13 @@ def render(payload: str, fmt: str, languages: list[str]) -> bytes:
     if fmt == "ids":
         return dumps(_ids(statement))
     return dumps(_canonical(statement, languages))
+
+
+def iso_now() -> str:
+    return iso(datetime.now(UTC).timestamp())
+
+
+def iso(ts: float) -> str:
+    """UTC ISO 8601 with exactly three fractional digits (stored, Consistent-Through)."""
+    ms = int(ts * 1000)
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"

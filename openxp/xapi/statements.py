@@ -25,24 +25,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import wire
+from openxp.auth.confine import (
+    confine_agent,
+    confine_registration,
+    confine_statement,
+    confine_voiding,
+    confines_voiding,
+)
 from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
 from openxp.store import now
 from openxp.store import statements as store
 from openxp.xapi import attachments, compare, shape
-from openxp.xapi.errors import InvalidStatement, XAPIError, bad_request, conflict, not_found
-from openxp.xapi.http import (
-    XContext,
-    confine_agent,
-    confine_registration,
-    confine_statement,
-    confine_voiding,
-    confines_voiding,
-    endpoint,
-    iso,
-    query_params,
+from openxp.xapi.endpoint import XContext, endpoint
+from openxp.xapi.errors import (
+    BadRequest,
+    InvalidJson,
+    InvalidStatement,
+    NotFound,
+    StatementConflict,
+    TooManyStatements,
+    UnsupportedContentType,
 )
+from openxp.xapi.params import query_params
+from openxp.xapi.shape import iso
 from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time, timestamp
 
 T = TypeVar("T")
@@ -87,7 +94,7 @@ async def _read_statements(request: Request) -> tuple[bytes, dict[str, tuple[str
     """The statements' JSON text and, for multipart/mixed, the attachment parts by sha2."""
     kind = media_type(request)
     if kind not in {"application/json", "multipart/mixed"}:
-        raise XAPIError(400, "unsupported_content_type", "send statements as application/json or multipart/mixed")
+        raise UnsupportedContentType("send statements as application/json or multipart/mixed")
     raw = await read_body(request, MAX_BODY)
     files: dict[str, tuple[str, bytes]] = {}
     if kind == "multipart/mixed":
@@ -130,10 +137,8 @@ def _array_longer_than(raw: bytes, limit: int) -> bool:
     return False
 
 
-def _too_many(max_statements: int) -> XAPIError:
-    return XAPIError(
-        413,
-        "too_many_statements",
+def _too_many(max_statements: int) -> TooManyStatements:
+    return TooManyStatements(
         f"a request may carry at most {max_statements:,} statements; send them in several requests",
     )
 
@@ -145,7 +150,7 @@ def _parse_statements(raw: bytes, max_statements: int) -> Any:
     try:
         body = wire.parse_json(raw)
     except wire.WireError as exc:
-        raise bad_request(f"the body is not valid JSON: {exc}", "invalid_json") from None
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
     if isinstance(body, list) and len(body) > max_statements:
         # Freed here, on the worker thread: the exception's traceback would otherwise keep the
         # parsed batch alive until the event loop handles it, and free it there.
@@ -218,11 +223,11 @@ async def _store(
             for sent, sid in held:
                 found = existing.get(sid)
                 if found is None:
-                    raise conflict(f"statement {sent.get('id', sid)} already exists with different content")
+                    raise StatementConflict(f"statement {sent.get('id', sid)} already exists with different content")
                 # An id taken by a statement this credential may not read answers as a free id
                 # would (and stores nothing): a 409 would tell it the statement exists.
                 if _visible(ctx, found) and not compare.same_statement(sent, json.loads(found.payload), ctx.version):
-                    raise conflict(f"statement {sent.get('id', sid)} already exists with different content")
+                    raise StatementConflict(f"statement {sent.get('id', sid)} already exists with different content")
         new = [s for s in batch if s.statement_id in inserted]
         targets = {s.voids for s in new if s.voids} - inserted
         if targets:
@@ -263,10 +268,10 @@ def _confine_voiding(
 async def _put(request: Request, ctx: XContext) -> Response:
     params = query_params(request, frozenset({"statementId"}))
     if "statementId" not in params:
-        raise bad_request("PUT /statements needs the statementId parameter")
+        raise BadRequest("PUT /statements needs the statementId parameter")
     statement_id = params["statementId"]
     if not UUID.fullmatch(statement_id):
-        raise bad_request("statementId must be a UUID")
+        raise BadRequest("statementId must be a UUID")
     raw, files = await _read_statements(request)
     max_statements = runtime(request).settings.xapi_max_statements
 
@@ -309,7 +314,7 @@ async def _post(request: Request, ctx: XContext) -> Response:
 def _bool_param(params: dict[str, str], name: str) -> bool:
     value = params.get(name, "false")
     if value not in {"true", "false"}:
-        raise bad_request(f"{name} must be true or false")
+        raise BadRequest(f"{name} must be true or false")
     return value == "true"
 
 
@@ -321,7 +326,7 @@ def _time_param(params: dict[str, str], name: str) -> float | None:
     try:
         return timestamp(value, name).timestamp()
     except InvalidStatement:
-        raise bad_request(f"{name} must be an ISO 8601 timestamp") from None
+        raise BadRequest(f"{name} must be an ISO 8601 timestamp") from None
 
 
 def _filters(params: dict[str, str]) -> store.Filters:
@@ -330,9 +335,9 @@ def _filters(params: dict[str, str]) -> store.Filters:
         agent = shape.agent_param(params["agent"])
     for name in ("verb", "activity"):
         if name in params and not shape.is_iri(params[name]):
-            raise bad_request(f"{name} must be an IRI")
+            raise BadRequest(f"{name} must be an IRI")
     if "registration" in params and not UUID.fullmatch(params["registration"]):
-        raise bad_request("registration must be a UUID")
+        raise BadRequest("registration must be a UUID")
     return store.Filters(
         agent=agent,
         verb=params.get("verb"),
@@ -348,7 +353,7 @@ def _filters(params: dict[str, str]) -> store.Filters:
 def _limit(params: dict[str, str]) -> int:
     raw = params.get("limit", "0")
     if not raw.isdigit() or len(raw) > 9:
-        raise bad_request("limit must be a non-negative integer")
+        raise BadRequest("limit must be a non-negative integer")
     value = int(raw)
     return MAX_LIMIT if value == 0 else min(value, MAX_LIMIT)
 
@@ -370,9 +375,9 @@ def _decode_more(token: str) -> tuple[dict[str, str], int]:
         ):
             raise ValueError
     except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise bad_request("more is not a valid continuation token") from None
+        raise BadRequest("more is not a valid continuation token") from None
     if not set(params) <= (QUERY_PARAMS - SINGLE_PARAMS) | {"format", "attachments"}:
-        raise bad_request("more is not a valid continuation token")
+        raise BadRequest("more is not a valid continuation token")
     return params, after
 
 
@@ -381,18 +386,18 @@ async def _get(request: Request, ctx: XContext) -> Response:
     after = None
     if "more" in params:
         if len(params) > 1:
-            raise bad_request("more takes no other parameters")
+            raise BadRequest("more takes no other parameters")
         params, after = _decode_more(params["more"])
     fmt = params.get("format", "exact")
     if fmt not in FORMATS:
-        raise bad_request("format must be exact, ids or canonical")
+        raise BadRequest("format must be exact, ids or canonical")
     with_attachments = _bool_param(params, "attachments")
     languages = shape.accept_languages(request.headers.get("accept-language", ""))
     if "statementId" in params or "voidedStatementId" in params:
         if any(name not in SINGLE_PARAMS for name in params) or (
             "statementId" in params and "voidedStatementId" in params
         ):
-            raise bad_request("statementId and voidedStatementId take only format and attachments")
+            raise BadRequest("statementId and voidedStatementId take only format and attachments")
         return await _get_one(request, ctx, params, fmt, languages, with_attachments)
     filters = _confined(ctx, _filters(params))
     limit = _limit(params)
@@ -457,11 +462,11 @@ async def _get_one(
     voided = "voidedStatementId" in params
     statement_id = params["voidedStatementId" if voided else "statementId"]
     if not UUID.fullmatch(statement_id):
-        raise bad_request("the statement id must be a UUID")
+        raise BadRequest("the statement id must be a UUID")
     async with runtime(request).db.read() as conn:
         found = await store.find(conn, ctx.principal.tenant_id, statement_id.lower())
     if found is None or found.voided != voided or not _visible(ctx, found):
-        raise not_found("no such statement" if not voided else "no such voided statement")
+        raise NotFound("no such statement" if not voided else "no such voided statement")
     body = shape.render(found.payload, fmt, languages)
     response = await _respond(request, ctx, body, [found], with_attachments)
     response.headers["Last-Modified"] = formatdate(found.stored, usegmt=True)

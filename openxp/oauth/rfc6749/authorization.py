@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from openxp import scopes, wire
+from openxp.errors import OpenXPError
+from openxp.oauth import errors as oauth_errors
 from openxp.oauth import rfc7636
 from openxp.oauth.errors import (
     InvalidRequest,
@@ -32,20 +34,20 @@ MAX_STATE_LENGTH = 4096
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class InvalidAuthorizationRequest(Exception):
+class InvalidAuthorizationRequest(OpenXPError):
     """The client or redirect URI cannot be trusted: show an error page, never redirect."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "invalid_request"
 
 
-class AuthorizationError(Exception):
-    """An error to send back to the client's registered redirect URI."""
+class AuthorizationError(OpenXPError):
+    """``error`` to send back to the client's registered redirect URI (RFC 6749 4.1.2.1)."""
+
+    status = 302
 
     def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
-        super().__init__(error.error)
-        self.error = error
+        super().__init__(error.description, detail=error.detail)
+        self.code = error.code
         self.redirect_uri = redirect_uri
         self.state = state
 
@@ -67,7 +69,7 @@ def redirect_to(redirect_uri: str, params: dict[str, str]) -> str:
 
 
 def error_redirect(err: AuthorizationError, issuer: str) -> str:
-    params = err.error.body()
+    params = oauth_errors.body(err)
     if err.state is not None:
         params["state"] = err.state
     params["iss"] = issuer

@@ -1,8 +1,8 @@
 """RFC 6749 3.2: the token endpoint, independent of the web framework.
 
 ``exchange`` runs in one write transaction that is committed whatever the
-outcome: a spent code, a revoked family or a counted failure must persist
-even when the answer is an error. Tokens are inserted only after every check
+outcome (``committed``): a spent code, a revoked family or a counted failure
+must persist even when the answer is an error. Tokens are inserted only after every check
 passed, so an error never leaves a usable token behind.
 """
 
@@ -10,13 +10,8 @@ from __future__ import annotations
 
 from openxp import audit
 from openxp.config import Settings
-from openxp.oauth.errors import (
-    InvalidGrant,
-    InvalidRequest,
-    OAuthError,
-    TooManyRequests,
-    UnsupportedGrantType,
-)
+from openxp.oauth import committed
+from openxp.oauth.errors import InvalidGrant, InvalidRequest, TooManyRequests, UnsupportedGrantType
 from openxp.oauth.rfc6749 import client_auth
 from openxp.oauth.rfc6749.grants import authorization_code, refresh_token
 from openxp.store import Database, throttle
@@ -45,43 +40,37 @@ async def exchange(
     grant_type = params.get("grant_type") or None
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    failure: OAuthError | None = None
-    async with db.write() as conn:
+    async with committed.write(db) as conn:
+        client = await client_auth.authenticate(conn, settings, params, authorization, ip)
+        handler = GRANTS.get(grant_type)
+        if handler is None:
+            raise UnsupportedGrantType("supported grant types: " + ", ".join(GRANT_TYPES_SUPPORTED))
+        throttle_key = grant_throttle_key(client, ip)
+        # A locked client gets no answer about any code or token: were guesses still
+        # evaluated during the lock, a right one would succeed and the lock would not
+        # slow guessing at all (C-14). Nothing is claimed, so a real code survives it.
+        wait = await throttle.locked_for(conn, throttle_key)
+        if wait > 0:
+            raise TooManyRequests(wait)
         try:
-            client = await client_auth.authenticate(conn, settings, params, authorization, ip)
-            handler = GRANTS.get(grant_type)
-            if handler is None:
-                raise UnsupportedGrantType("supported grant types: " + ", ".join(GRANT_TYPES_SUPPORTED))
-            throttle_key = grant_throttle_key(client, ip)
-            # A locked client gets no answer about any code or token: were guesses still
-            # evaluated during the lock, a right one would succeed and the lock would not
-            # slow guessing at all (C-14). Nothing is claimed, so a real code survives it.
-            wait = await throttle.locked_for(conn, throttle_key)
+            issued = await handler(conn, settings, client, params)
+        except InvalidGrant:
+            limits = settings.rate_limits
+            wait = await throttle.record_failure(
+                conn,
+                throttle_key,
+                limit=limits.grant_failures_per_client,
+                window=limits.window,
+                lockout=limits.lockout,
+            )
             if wait > 0:
-                raise TooManyRequests(wait)
-            try:
-                issued = await handler(conn, settings, client, params)
-            except InvalidGrant:
-                limits = settings.rate_limits
-                wait = await throttle.record_failure(
-                    conn,
-                    throttle_key,
-                    limit=limits.grant_failures_per_client,
-                    window=limits.window,
-                    lockout=limits.lockout,
+                audit.event(
+                    "grant_guessing_throttled",
+                    severity="high",
+                    client_id=client.client_id,
+                    ip=ip,
+                    public=not client.confidential,
                 )
-                if wait > 0:
-                    audit.event(
-                        "grant_guessing_throttled",
-                        severity="high",
-                        client_id=client.client_id,
-                        ip=ip,
-                        public=not client.confidential,
-                    )
-                    raise TooManyRequests(wait) from None
-                raise
-        except OAuthError as exc:
-            failure = exc
-    if failure is not None:
-        raise failure
+                raise TooManyRequests(wait) from None
+            raise
     return issued.response()
