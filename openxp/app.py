@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openxp import openapi, surfaces
 from openxp.api import actors as api_actors
 from openxp.api import credentials as api_credentials
-from openxp.api import routes as api_routes
+from openxp.api import users as api_users
 from openxp.api.unrouted import unrouted
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
 from openxp.config import Settings
@@ -54,7 +54,7 @@ def _routes() -> list[BaseRoute]:
         xapi_mount(),
         Route("/api/auth/me", api_credentials.whoami, methods=["GET"]),
         Route("/api/actors", api_actors.list_actors, methods=["GET"]),
-        Route("/api/import/users", api_routes.import_users, methods=["POST", "PUT"]),
+        Route("/api/import/users", api_users.import_users, methods=["POST", "PUT"]),
         Route("/api/actors/agents", api_actors.put_agent, methods=["PUT"]),
         Route("/api/actors/search", api_actors.search_actors, methods=["POST"]),
         Route("/api/actors/attributes", api_actors.attributes, methods=["GET"]),

@@ -329,15 +329,15 @@ def test_limits_section_lists_the_body_limits_in_the_code(server: Server) -> Non
     """The Limits section gives the body limits of the token endpoint, /api and /xapi as the code
     has them; the token endpoint's is checked over HTTP too (413 just over it, not at it)."""
     from openxp import wire
-    from openxp.api import actors, credentials, routes
-    from openxp.web import pages
+    from openxp.api import actors, credentials, users
+    from openxp.web import forms, pages
     from openxp.xapi import alternate, documents, statements
 
     documented = limits_table()
     expected = {
         "`POST /auth/oauth/token`, `/auth/oauth/revoke`, `/auth/oauth/introspect`": wire.MAX_FORM_BODY,
-        "`POST /api/import/users`, JSON body": routes.MAX_IMPORT_BODY,
-        "`POST /api/import/users`, `text/csv` body": routes.MAX_CSV_BODY,
+        "`POST /api/import/users`, JSON body": users.MAX_IMPORT_BODY,
+        "`POST /api/import/users`, `text/csv` body": users.MAX_CSV_BODY,
         "`PUT /api/actors/agents`, `POST /api/actors/search`": actors.MAX_BODY,
         "`POST /api/auth/basic`, `POST /api/launch`": credentials.MAX_BODY,
         "`PUT`/`POST /xapi/statements` (JSON or multipart with attachments)": statements.MAX_BODY,
@@ -346,7 +346,7 @@ def test_limits_section_lists_the_body_limits_in_the_code(server: Server) -> Non
         ),
         "`POST /xapi/statements?method=...` (alternate request syntax) form": alternate.MAX_ALTERNATE_BODY,
         "`GET /auth/oauth/authorize` query string": pages.MAX_QUERY,
-        "sign-in and consent forms": pages.MAX_FORM,
+        "sign-in and consent forms": forms.MAX_FORM,
     }
     for what, limit in expected.items():
         assert documented.get(what) == limit, f"Limits: {what!r} says {documented.get(what)}, the code {limit}"

@@ -17,12 +17,14 @@ from starlette.responses import Response
 
 from openxp import audit
 from openxp.api import criteria as criteria_sql
-from openxp.api import users
+from openxp.api.body import json_body
 from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, ValidationFailed
 from openxp.api.http import endpoint
-from openxp.api.routes import json_body
 from openxp.auth import Principal
 from openxp.httpio import JSON, NO_STORE
+from openxp.imports.errors import RowRejected
+from openxp.imports.limits import INT64_MAX, INT64_MIN, MAX_ATTRIBUTES, MAX_NAME
+from openxp.imports.validation import TenantAttributeNames, is_email, too_many_merged_attributes, validate_row
 from openxp.runtime import runtime
 from openxp.store import learners as learner_store
 from openxp.store import tenants as tenant_store
@@ -45,7 +47,7 @@ AGENT_MEMBERS = frozenset({"objectType", "name", "mbox", "mbox_sha1sum", "openid
 
 def agent_of(learner: LearnerRow, public_url: str) -> dict[str, Any]:
     agent: dict[str, Any] = {"objectType": "Agent", "name": learner.name}
-    if users.is_email(learner.identifier):
+    if is_email(learner.identifier):
         agent["mbox"] = f"mailto:{learner.identifier}"
     else:
         agent["account"] = {"homePage": public_url, "name": learner.identifier}
@@ -69,7 +71,7 @@ def _count(raw: Any, name: str, default: int, minimum: int, maximum: int) -> int
         raise InvalidParameter(f"{name} must be a whole number", prop=name, value=shown)
     if not minimum <= value <= maximum:
         # The refusal echoes the value only while a JSON answer can hold it (64 bits).
-        shown_value = value if users.INT64_MIN <= value <= users.INT64_MAX else None
+        shown_value = value if INT64_MIN <= value <= INT64_MAX else None
         raise InvalidParameter(f"{name} must be between {minimum} and {maximum}", prop=name, value=shown_value)
     return value
 
@@ -144,7 +146,7 @@ def _identify(agent: dict[str, Any], id_attributes: list[str], attrs: dict[str, 
         raise ValidationFailed("an Agent has exactly one of mbox, mbox_sha1sum, openid, account", prop="body")
     if ifis[0] == "mbox":
         mbox = agent["mbox"]
-        if not isinstance(mbox, str) or not mbox.startswith("mailto:") or not users.is_email(mbox[7:]):
+        if not isinstance(mbox, str) or not mbox.startswith("mailto:") or not is_email(mbox[7:]):
             raise ValidationFailed("mbox must be mailto:<email address>", prop="mbox")
         email_attrs = [a for a in id_attributes if "email" in a.lower()]
         _set_identifier(attrs, email_attrs[0] if email_attrs else "Email", mbox[7:].lower(), "mbox")
@@ -185,6 +187,14 @@ def _attributes_of(agent: dict[str, Any]) -> dict[str, Any]:
     return dict(attrs)
 
 
+def _refusal(rejected: RowRejected) -> ValidationFailed:
+    """The import's reason to refuse a learner, as this endpoint's 400: the limits under their
+    own codes, against the attributes extension; any other problem as a validation error."""
+    if rejected.kind in ("too_many_attributes", "too_many_attribute_names"):
+        return OverLimit(rejected.kind, rejected.message, prop=f"extensions.{ATTRIBUTES_EXTENSION}")
+    return ValidationFailed(rejected.message, prop=rejected.kind, value=rejected.value)
+
+
 @endpoint("actors/write")
 async def put_agent(request: Request, principal: Principal) -> Response:
     """PUT /api/actors/agents with an xAPI Agent (attributes in the attributes extension): create
@@ -205,32 +215,24 @@ async def put_agent(request: Request, principal: Principal) -> Response:
         id_attributes = (await tenant_store.get_by_id(conn, principal.tenant_id)).user_id_attributes
     _identify(agent, id_attributes, attrs, rt.settings.public_url)
     name = agent.get("name")
-    report = users.Report()
-    learner = users.validate_row(0, {"name": name or "-", "attributes": attrs}, id_attributes, report)
-    if learner is None:
-        problem = report.errors[0]
-        if problem["type"] == "too_many_attributes":
-            raise OverLimit(problem["type"], problem["message"], prop=f"extensions.{ATTRIBUTES_EXTENSION}")
-        raise ValidationFailed(problem["message"], prop=problem["type"], value=problem["value"])
-    async with rt.db.read() as conn:
-        names = users.TenantAttributeNames(principal.tenant_id)
-        if not await names.admit(conn, [users.Accepted(0, None, learner)], report):
-            problem = report.errors[-1]
-            raise OverLimit(problem["type"], problem["message"], prop=f"extensions.{ATTRIBUTES_EXTENSION}")
+    try:
+        learner, _notices = validate_row({"name": name or "-", "attributes": attrs}, id_attributes)
+        names = TenantAttributeNames(principal.tenant_id)
+        async with rt.db.read() as conn:
+            await names.learn(conn, [learner])
+        names.take(learner)
+    except RowRejected as rejected:
+        raise _refusal(rejected) from None
     async with rt.db.write() as conn:
         current = await learner_store.lookup(conn, principal.tenant_id, [learner.identifier])
         stored = current.get(learner.identifier)
         if not isinstance(name, str) or not name.strip():
             # No name given: keep the one we have, or use the identifier for a new learner.
             name = stored.name if stored else learner.identifier
-        learner = LearnerRow(learner.identifier, name.strip()[: users.MAX_NAME], learner.attributes)
-        written = await learner_store.write_batch(conn, principal.tenant_id, [learner], users.MAX_ATTRIBUTES)
+        learner = LearnerRow(learner.identifier, name.strip()[:MAX_NAME], learner.attributes)
+        written = await learner_store.write_batch(conn, principal.tenant_id, [learner], MAX_ATTRIBUTES)
         if written.refused:
-            raise OverLimit(
-                "too_many_attributes",
-                f"a user has at most {users.MAX_ATTRIBUTES} attributes, counting those already stored for them",
-                prop=f"extensions.{ATTRIBUTES_EXTENSION}",
-            )
+            raise _refusal(too_many_merged_attributes())
         saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
     assert saved is not None
     audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)

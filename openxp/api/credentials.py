@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import audit
+from openxp.api.body import json_body
 from openxp.api.errors import NotFound, UsernameTaken, ValidationFailed
 from openxp.api.http import endpoint
-from openxp.api.routes import json_body
 from openxp.auth import Principal
 from openxp.auth import launch as launch_auth
 from openxp.httpio import JSON, NO_STORE

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from openxp.agents import agent_key, named_agents
 from openxp.auth.errors import OutsideCredential, VoidingForbidden
 from openxp.auth.principal import Principal
-from openxp.xapi import shape
 
 
 def under(iri: str, activity: str) -> bool:
@@ -51,15 +51,15 @@ def confine_people(principal: Principal, statement: dict[str, Any]) -> None:
         return
     if (statement.get("actor") or {}).get("objectType") == "Group":
         raise OutsideCredential("this credential acts as its Agent, not as a Group")
-    for agent in shape.named_agents(statement):
-        if shape.agent_key(agent) != bound:
+    for agent in named_agents(statement):
+        if agent_key(agent) != bound:
             raise OutsideCredential("this credential may not name other agents or groups in a statement")
 
 
 def confine_statement(principal: Principal, statement: dict[str, Any]) -> None:
     if not principal.restricted:
         return
-    confine_agent(principal, shape.agent_key(statement.get("actor")))
+    confine_agent(principal, agent_key(statement.get("actor")))
     confine_people(principal, statement)
     context: dict[str, Any] = statement.get("context") or {}
     confine_registration(principal, context.get("registration"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import typer
@@ -42,7 +42,11 @@ def users_import(
     """Import learners exactly as POST /api/import/users does, in chunks, with a progress bar on stderr."""
     from pathlib import Path
 
-    from openxp.api import users as user_import
+    from openxp.imports.csv_rows import csv_batches
+    from openxp.imports.errors import LimitExceeded, MalformedInput, WriteFailed, interrupted_message
+    from openxp.imports.json_rows import users_in_file
+    from openxp.imports.report import Report, stop_message
+    from openxp.imports.run import chunked, rechunk, run_import
 
     path = Path(file)
     kind = path.suffix.lower()
@@ -53,7 +57,7 @@ def users_import(
     settings = load_settings()
     configure_logging(settings)
     upgrade(settings)
-    report = user_import.Report()
+    report = Report()
 
     async def run() -> None:
         db = Database(settings.database_url, pool_size=1)
@@ -65,28 +69,19 @@ def users_import(
                 typer.progressbar(length=path.stat().st_size, label="importing", file=sys.stderr) as bar,
             ):
 
-                async def batches() -> Any:
-                    if kind == ".csv":
-                        reader = user_import.CsvRecords()
-                        while block := handle.read(1024 * 1024):
-                            bar.update(len(block))
-                            yield reader.feed(block)
-                        yield reader.feed(b"", final=True)
-                        return
-                    try:
-                        body = json.loads(handle.read())
-                    except ValueError as exc:
-                        raise user_import.MalformedInput(f"the file is not JSON: {exc}") from None
+                async def blocks() -> AsyncIterator[bytes]:
+                    while block := handle.read(1024 * 1024):
+                        bar.update(len(block))
+                        yield block
+
+                async def json_chunks() -> AsyncIterator[list[tuple[int, Any]]]:
+                    rows = users_in_file(handle.read())
                     bar.update(path.stat().st_size)
-                    rows = body.get("users") if isinstance(body, dict) else body
-                    if not isinstance(rows, list):
-                        raise user_import.MalformedInput("the JSON holds no users array")
-                    async for chunk in user_import.chunked(rows):
+                    async for chunk in chunked(rows):
                         yield chunk
 
-                await user_import.run_import(
-                    db, tenant_id, user_import.rechunk(batches()), verify=verify, report=report
-                )
+                batches = csv_batches(blocks()) if kind == ".csv" else json_chunks()
+                await run_import(db, tenant_id, rechunk(batches), verify=verify, report=report)
         finally:
             await db.dispose()
 
@@ -95,15 +90,12 @@ def users_import(
         asyncio.run(run())
     except StoreError as exc:
         fail(str(exc))
-    except user_import.MalformedInput as exc:
-        failure = user_import.stop_message(exc, report, verify)
-    except user_import.LimitExceeded as exc:
+    except MalformedInput as exc:
+        failure = stop_message(exc, report, verify)
+    except LimitExceeded as exc:
         failure = f"{exc.message}; nothing was imported"
-    except user_import.ImportInterrupted:
-        failure = (
-            f"storage failed; {report.written} rows were written before it "
-            "(each chunk of rows is written whole or not at all)"
-        )
+    except WriteFailed:
+        failure = f"storage failed; {interrupted_message(report.written)}"
     audit_command()
     result = {**report.as_dict(), "written": report.written, "verify": verify}
     if failure:

@@ -7,15 +7,13 @@ the interaction is bound to the browser session that started it (B-04, B-05).
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from openxp import audit, crypto, scopes
-from openxp.errors import OpenXPError
-from openxp.httpio import BodyTooLarge, read_body
 from openxp.oauth.errors import AccessDenied, InvalidRequest
 from openxp.oauth.rfc6749 import authorization
 from openxp.oauth.rfc6749.authorization import AuthorizationError, InvalidAuthorizationRequest
@@ -31,10 +29,9 @@ from openxp.store.clients import Client
 from openxp.store.db import now
 from openxp.store.sessions import Interaction, Session
 from openxp.web import browser
-from openxp.wire import WireError, parse_query, single_values
+from openxp.web.forms import Refused, current_session, posted
 
 MAX_QUERY = 16 * 1024
-MAX_FORM = 16 * 1024
 GENERIC_LOGIN_ERROR = "Incorrect email or password."
 
 
@@ -45,15 +42,6 @@ def _redirect(url: str) -> RedirectResponse:
 
 def _send_back(rt: Runtime, err: AuthorizationError) -> RedirectResponse:
     return _redirect(authorization.error_redirect(err, rt.settings.issuer))
-
-
-async def _session(rt: Runtime, request: Request) -> tuple[str | None, Session | None]:
-    token = browser.session_token(request, rt.settings)
-    if token is None:
-        return None, None
-    async with rt.db.read() as conn:
-        session = await session_store.load_session(conn, token, rt.settings.session_idle_ttl)
-    return (token, session) if session else (None, None)
 
 
 def _eligible(account: Account | None, client: Client) -> bool:
@@ -74,7 +62,7 @@ async def authorize(request: Request) -> Response:
     except AuthorizationError as err:
         return _send_back(rt, err)
 
-    token, session = await _session(rt, request)
+    token, session = await current_session(rt, request)
     async with rt.db.write() as conn:
         if session is None:
             token = await session_store.start_session(conn, None, rt.settings.session_absolute_ttl)
@@ -154,93 +142,15 @@ def _consent_page(
     )
 
 
-async def _form(request: Request) -> dict[str, str]:
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
-        raise WireError("expected a form submission")
-    try:
-        raw = await read_body(request, MAX_FORM)
-    except BodyTooLarge:
-        raise WireError("form too large") from None
-    form = single_values(parse_query(raw))
-    # No browser sends NUL from a form field, and PostgreSQL text cannot hold one.
-    if any("\x00" in key or "\x00" in value for key, value in form.items()):
-        raise WireError("the form contains a NUL character")
-    return form
-
-
-class _Refused(OpenXPError):
-    """A form post turned away with the page ``response`` (already rendered)."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__()
-        self.status = response.status_code
-        self.response = response
-
-
-async def _posted(rt: Runtime, request: Request) -> tuple[dict[str, str], str, Session]:
-    """Common checks of every form post: origin, form shape, session, CSRF."""
-    if not browser.same_origin(request, rt.settings):
-        audit.event("csrf_rejected", severity="warning", reason="origin", ip=client_ip(request, rt.settings))
-        raise _Refused(await _other_origin_page(rt, request))
-    try:
-        form = await _form(request)
-    except WireError as exc:
-        raise _Refused(browser.error_page(f"The form submission is malformed: {exc}.")) from None
-    token, session = await _session(rt, request)
-    if token is None or session is None or not browser.csrf_valid(token, form.get("csrf_token")):
-        audit.event("csrf_rejected", severity="warning", reason="token", ip=client_ip(request, rt.settings))
-        raise _Refused(
-            browser.error_page(
-                "Your session expired or this form is not from this browser session. Start again from the application.",
-                title="Forbidden",
-                status=403,
-            )
-        )
-    return form, token, session
-
-
-async def _other_origin_page(rt: Runtime, request: Request) -> Response:
-    """The refusal of a form posted from another origin (B-01 c). Often that origin is this very
-    server under another name (http://localhost:8000 for http://127.0.0.1:8000): the page names the
-    public address and links to the same authorization request there. The link only ever points at
-    our own public URL, and the form's session and CSRF checks still apply there."""
-    public = browser.origin_of(rt.settings.public_url)
-    sent_from = request.headers.get("origin", "")[:200]
-    restart = f"{public}/..."
-    link = ""
-    try:
-        form = await _form(request)
-        async with rt.db.read() as conn:
-            found = await session_store.find_interaction(conn, form.get("interaction", "")[:100])
-            client = await client_store.find_by_pk(conn, found.client_pk) if found else None
-        if found is not None and client is not None:
-            query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": found.redirect_uri}
-            if found.scope:
-                query["scope"] = found.scope
-            if found.state is not None:
-                query["state"] = found.state
-            if found.code_challenge:
-                query.update(code_challenge=found.code_challenge, code_challenge_method="S256")
-            link = restart = f"{rt.settings.public_url}/auth/oauth/authorize?{urlencode(query)}"
-    except WireError:
-        pass
-    message = (
-        f"This form was sent from {sent_from or 'another site'}, but this server's address is {public} "
-        f"(its OPENXP_PUBLIC_URL), and a form from any other address is refused. If you opened this page "
-        f"under another name, open {restart} instead and sign in there."
-    )
-    return browser.error_page(message, title="Forbidden", status=403, link=link)
-
-
 async def _interaction(rt: Runtime, interaction_id: str, session: Session) -> tuple[Interaction, Client, str]:
     async with rt.db.read() as conn:
         found = await session_store.find_interaction(conn, interaction_id) if interaction_id else None
         if found is None or found.used or found.expires_at <= now():
-            raise _Refused(browser.error_page("This sign-in request expired or was already used."))
+            raise Refused(browser.error_page("This sign-in request expired or was already used."))
         if not crypto.equals(found.session_hash, session.id_hash):
             # Someone else's pending request, e.g. planted by an attacker (B-05).
             audit.event("interaction_foreign_session", severity="warning")
-            raise _Refused(
+            raise Refused(
                 browser.error_page(
                     "This sign-in request belongs to another browser session.", title="Forbidden", status=403
                 )
@@ -248,7 +158,7 @@ async def _interaction(rt: Runtime, interaction_id: str, session: Session) -> tu
         client = await client_store.find_by_pk(conn, found.client_pk)
         tenant = await tenant_store.get_by_id(conn, client.tenant_id) if client else None
     if client is None or tenant is None or client.disabled or tenant.disabled:
-        raise _Refused(browser.error_page("The client is unknown or disabled."))
+        raise Refused(browser.error_page("The client is unknown or disabled."))
     return found, client, tenant.name
 
 
@@ -259,10 +169,10 @@ def _deny(rt: Runtime, interaction: Interaction, error: AccessDenied | InvalidRe
 async def login(request: Request) -> Response:
     rt = runtime(request)
     try:
-        form, token, session = await _posted(rt, request)
+        form, token, session = await posted(rt, request)
         interaction_id = form.get("interaction", "")
         interaction, client, tenant = await _interaction(rt, interaction_id, session)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.response
     email = form.get("email", "").strip()
     password = form.get("password", "")
@@ -284,13 +194,16 @@ async def login(request: Request) -> Response:
             status=status,
         )
 
-    async with rt.db.read() as conn:
-        wait = max(await throttle.locked_for(conn, account_key), await throttle.locked_for(conn, ip_key))
-    if wait > 0:
+    def throttled(wait: float) -> Response:
         audit.event("login_throttled", severity="high", tenant=tenant, ip=ip)
         response = again("Too many failed sign-in attempts. Wait a few minutes, then try again.", status=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
+
+    async with rt.db.read() as conn:
+        wait = max(await throttle.locked_for(conn, account_key), await throttle.locked_for(conn, ip_key))
+    if wait > 0:
+        return throttled(wait)
 
     # Every attempt is counted as a failure before the hash (and refunded if it succeeds), so
     # concurrent attempts cannot all pass the lock check above while the first are still
@@ -306,10 +219,7 @@ async def login(request: Request) -> Response:
             ),
         )
     if wait > 0:
-        audit.event("login_throttled", severity="high", tenant=tenant, ip=ip)
-        response = again("Too many failed sign-in attempts. Wait a few minutes, then try again.", status=429)
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
+        return throttled(wait)
 
     account = None
     if email and password and len(password) <= 1024 and len(email) <= 320:
@@ -354,13 +264,13 @@ async def login(request: Request) -> Response:
 
 async def consent_page(request: Request) -> Response:
     rt = runtime(request)
-    token, session = await _session(rt, request)
+    token, session = await current_session(rt, request)
     interaction_id = request.query_params.get("interaction", "")
     if token is None or session is None or session.account_id is None:
         return browser.error_page("Your session expired. Start again from the application.")
     try:
         interaction, client, tenant = await _interaction(rt, interaction_id, session)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.response
     async with rt.db.read() as conn:
         account = await account_store.get_by_id(conn, session.account_id)
@@ -375,11 +285,11 @@ async def consent_page(request: Request) -> Response:
 async def consent(request: Request) -> Response:
     rt = runtime(request)
     try:
-        form, _token, session = await _posted(rt, request)
+        form, _token, session = await posted(rt, request)
         interaction_id = form.get("interaction", "")
         # Refuses another session's request with 403 before anything is consumed (B-05).
         await _interaction(rt, interaction_id, session)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.response
     if session.account_id is None:
         return browser.error_page("Sign in first.", status=403)
@@ -400,36 +310,16 @@ async def consent(request: Request) -> Response:
         if decision == "deny":
             audit.event("consent_denied", account=account.id, client_id=client.client_id)
             return _deny(rt, interaction, AccessDenied("the administrator denied the request"))
-        grant_id = await grant_store.create_grant(
-            conn,
-            tenant_id=client.tenant_id,
-            client_pk=client.id,
-            account_id=account.id,
-            scope=interaction.scope,
-            lifetime=rt.settings.refresh_absolute_ttl,
-        )
-        code = crypto.random_token(32)
-        await grant_store.store_code(
-            conn,
-            code_hash=crypto.digest(code),
-            grant_id=grant_id,
-            redirect_uri=interaction.redirect_uri,
-            code_challenge=interaction.code_challenge,
-            ttl=rt.settings.code_ttl,
-        )
-    audit.event("code_issued", grant=grant_id, account=account.id, client_id=client.client_id)
-    params = {"code": code}
-    if interaction.state is not None:
-        params["state"] = interaction.state
-    params["iss"] = rt.settings.issuer
-    return _redirect(authorization.redirect_to(interaction.redirect_uri, params))
+        issued = await authorization.issue_code(conn, interaction, client, account, rt.settings)
+    audit.event("code_issued", grant=issued.grant_id, account=account.id, client_id=client.client_id)
+    return _redirect(issued.redirect)
 
 
 async def logout(request: Request) -> Response:
     rt = runtime(request)
     try:
-        _form_values, _token, session = await _posted(rt, request)
-    except _Refused as refused:
+        _form_values, _token, session = await posted(rt, request)
+    except Refused as refused:
         return refused.response
     async with rt.db.write() as conn:
         await session_store.end_session(conn, session.id_hash)

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 
 from openxp import wire
+from openxp.agents import IFIS, actors_named, agent_key
 from openxp.store.statements import NewStatement
 from openxp.xapi.errors import BadRequest, InvalidStatement
-from openxp.xapi.validate import IFIS, IRI, Validator
+from openxp.xapi.validate import IRI, Validator
 
 
 def dumps(value: Any) -> bytes:
@@ -23,19 +24,6 @@ def dumps(value: Any) -> bytes:
 
 
 # -- identity keys ---------------------------------------------------------
-
-
-def agent_key(obj: Any) -> str | None:
-    """The inverse functional identifier as one string ("mbox|mailto:a@b")."""
-    if not isinstance(obj, dict):
-        return None
-    for name in IFIS:
-        if name in obj:
-            value = obj[name]
-            if name == "account":
-                return f"account|{value.get('homePage')}|{value.get('name')}"
-            return f"{name}|{value}"
-    return None
 
 
 def is_iri(value: str) -> bool:
@@ -54,30 +42,6 @@ def agent_param(raw: str) -> str:
     return key
 
 
-def _actors(statement: dict[str, Any]) -> list[Any]:
-    found = [statement.get("actor"), statement.get("authority")]
-    obj = statement.get("object") or {}
-    if obj.get("objectType") in {"Agent", "Group"}:
-        found.append(obj)
-    context = statement.get("context") or {}
-    found += [context.get("instructor"), context.get("team")]
-    found += [c.get("agent") for c in context.get("contextAgents", [])]
-    found += [c.get("group") for c in context.get("contextGroups", [])]
-    members = [m for a in found if isinstance(a, dict) for m in a.get("member", [])]
-    return found + members
-
-
-def named_agents(statement: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every Agent and Group a statement names about people (actor, object, instructor, team,
-    context agents and groups, members, and the same inside a SubStatement); not the authority,
-    which the LRS sets."""
-    found = [a for a in _actors({k: v for k, v in statement.items() if k != "authority"}) if isinstance(a, dict)]
-    obj = statement.get("object")
-    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
-        found += named_agents(obj)
-    return found
-
-
 def _activities(statement: dict[str, Any]) -> list[str]:
     ids = []
     obj = statement.get("object") or {}
@@ -92,10 +56,10 @@ def row(statement: dict[str, Any], stored_at: float) -> NewStatement:
     obj = statement["object"]
     kind = obj.get("objectType", "Activity")
     context = statement.get("context") or {}
-    agents = {k for a in _actors(statement) if (k := agent_key(a))}
+    agents = {k for a in actors_named(statement) if (k := agent_key(a))}
     activities = set(_activities(statement))
     if kind == "SubStatement":
-        agents |= {k for a in _actors(obj) if (k := agent_key(a))}
+        agents |= {k for a in actors_named(obj) if (k := agent_key(a))}
         activities |= set(_activities(obj))
     return NewStatement(
         statement_id=statement["id"].lower(),

@@ -16,6 +16,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from openxp.agents import IFIS
 from openxp.xapi.errors import InvalidStatement
 
 SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -55,7 +56,6 @@ INTERACTION_TYPES = frozenset(
     }
 )
 INTERACTION_LISTS = ("choices", "scale", "source", "target", "steps")
-IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 CONTEXT_ACTIVITY_KEYS = frozenset({"parent", "grouping", "category", "other"})
 
 STATEMENT_KEYS = frozenset(

@@ -1,4 +1,5 @@
-"""RFC 6749 4.1.1: validating the authorization request.
+"""RFC 6749 4.1.1-4.1.2: validating the authorization request, and issuing the code once the
+request is approved.
 
 Order matters (RFC 6749 4.1.2.1, RFC 9700 4.11.2): the client and the redirect
 URI are checked first and, if either is wrong, the user sees our own error page
@@ -12,7 +13,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from openxp import scopes, wire
+from openxp import crypto, scopes, wire
+from openxp.config import Settings
 from openxp.errors import OpenXPError
 from openxp.oauth import errors as oauth_errors
 from openxp.oauth import rfc7636
@@ -24,9 +26,12 @@ from openxp.oauth.errors import (
     UnsupportedResponseType,
 )
 from openxp.store import clients as client_store
+from openxp.store import grants as grant_store
 from openxp.store import tenants as tenant_store
+from openxp.store.accounts import Account
 from openxp.store.clients import Client
 from openxp.store.db import Connection
+from openxp.store.sessions import Interaction
 
 MAX_STATE_LENGTH = 4096
 # Every client_id we issue is 1..64 characters of the URL-safe alphabet; anything
@@ -161,3 +166,40 @@ async def validate(conn: Connection, raw_query: bytes) -> AuthorizationRequest:
         raise fail(exc) from None
 
     return AuthorizationRequest(client, tenant.name, redirect_uri, granted, state, challenge)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    grant_id: int
+    redirect: str  # the client's redirect URI with code, state and iss
+
+
+async def issue_code(
+    conn: Connection, approved: Interaction, client: Client, account: Account, settings: Settings
+) -> IssuedCode:
+    """RFC 6749 4.1.2: the account approved the stored request (its scopes as validated at the
+    authorization endpoint): record the grant and a one-time code bound to the request's
+    redirect URI and PKCE challenge, in the caller's transaction. Only the code's digest is
+    stored; the code itself travels once, in the redirect (RFC 9207 adds ``iss``)."""
+    grant_id = await grant_store.create_grant(
+        conn,
+        tenant_id=client.tenant_id,
+        client_pk=client.id,
+        account_id=account.id,
+        scope=approved.scope,
+        lifetime=settings.refresh_absolute_ttl,
+    )
+    code = crypto.random_token(32)
+    await grant_store.store_code(
+        conn,
+        code_hash=crypto.digest(code),
+        grant_id=grant_id,
+        redirect_uri=approved.redirect_uri,
+        code_challenge=approved.code_challenge,
+        ttl=settings.code_ttl,
+    )
+    params = {"code": code}
+    if approved.state is not None:
+        params["state"] = approved.state
+    params["iss"] = settings.issuer
+    return IssuedCode(grant_id, redirect_to(approved.redirect_uri, params))
