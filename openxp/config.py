@@ -94,6 +94,8 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     # argon2 verifications (64 MiB each) one worker process runs at once; others wait their turn.
     argon2_concurrency: int = 4
+    # How long the audit log keeps an event (housekeeping purges older ones); 0 keeps them forever.
+    audit_retention_days: int = 365
 
     @property
     def issuer(self) -> str:
@@ -165,4 +167,5 @@ class Settings:
             xapi_max_parts=_int(env, "OPENXP_XAPI_MAX_PARTS", 1_000),
             rate_limits=limits,
             argon2_concurrency=_int(env, "OPENXP_ARGON2_CONCURRENCY", 4),
+            audit_retention_days=_int(env, "OPENXP_AUDIT_RETENTION_DAYS", 365, minimum=0),
         )
