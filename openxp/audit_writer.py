@@ -33,13 +33,15 @@ CAPACITY = 10_000
 BATCH = 500
 INTERVAL = 0.5
 # Column widths (store.models.audit_events): longer values are cut, never refused.
-_WIDTHS = {"tenant": 63, "type": 64, "severity": 16, "actor": 320, "ip": 64}
+_WIDTHS = {"tenant": 63, "actor": 320, "ip": 64}
 
 
 def _text(value: str | None, width: str) -> str | None:
     """A value every database can store: no NUL, no lone surrogate, within the column."""
     if value is None:
         return None
+    if value.isascii() and "\x00" not in value:
+        return value[: _WIDTHS[width]]
     clean = value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
     return clean[: _WIDTHS[width]]
 
@@ -82,8 +84,9 @@ class Resolver:
         return (
             _text(tenant, "tenant"),
             r.at,
-            _text(r.type, "type") or "",
-            _text(r.severity, "severity") or "info",
+            # The type and severity are names in openxp's own code; the rest may come from outside.
+            r.type[:64],
+            r.severity[:16],
             _text(r.actor, "actor"),
             _text(r.ip, "ip"),
             _details(r.fields),
