@@ -19,11 +19,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openxp import openapi, surfaces
+from openxp import audit, openapi, surfaces
 from openxp.api import actors as api_actors
+from openxp.api import audit as api_audit
 from openxp.api import credentials as api_credentials
 from openxp.api import users as api_users
 from openxp.api.unrouted import unrouted
+from openxp.audit_writer import AuditWriter
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
 from openxp.config import Settings
 from openxp.errors import OpenXPError, ServerError
@@ -61,6 +63,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/auth/basic", api_credentials.create_basic, methods=["POST"]),
         Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),
         Route("/api/launch", api_credentials.launch, methods=["POST"]),
+        Route("/api/audit", api_audit.list_audit, methods=["GET"]),
         Route("/auth/oauth/revoke", oauth.revoke, methods=["POST"]),
         Route("/auth/oauth/authorize", pages.authorize, methods=["GET"]),
         Route("/auth/login", pages.login, methods=["POST"]),
@@ -83,7 +86,7 @@ async def _housekeeping(db: Database, settings: Settings) -> None:
         await asyncio.sleep(housekeeping.INTERVAL)
         try:
             async with db.write() as conn:
-                await housekeeping.purge(conn)
+                await housekeeping.purge(conn, audit_retention_days=settings.audit_retention_days)
         except Exception:
             log.exception("housekeeping failed; will retry")
 
@@ -166,10 +169,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(_housekeeping(db, settings))
+        writer = AuditWriter(db)
+        writer.start()
+        audit.install(writer.submit)
         try:
             yield
         finally:
             task.cancel()
+            audit.install(None)
+            await writer.stop()
             await db.dispose()
 
     app = Starlette(routes=_routes(), lifespan=lifespan)
@@ -179,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_exception_handler(OpenXPError, _refused)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies, flagged={DEPRECATED_FLAG: DEPRECATION_HEADERS})
+    app.add_middleware(audit.RequestAddress, trusted_proxies=settings.trusted_proxies)
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

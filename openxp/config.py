@@ -132,6 +132,8 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     # argon2 verifications (64 MiB each) one worker process runs at once; others wait their turn.
     argon2_concurrency: int = 4
+    # How long the audit log keeps an event (housekeeping purges older ones); 0 keeps them forever.
+    audit_retention_days: int = 365
 
     @property
     def issuer(self) -> str:
@@ -185,4 +187,6 @@ class Settings:
             xapi_default_version=xapi_default,
             rate_limits=limits,
             **_ints(env, _WHOLE_NUMBER_VARIABLES, cls),
+            # 0 keeps every event, so this one alone may be 0.
+            audit_retention_days=_int(env, "OPENXP_AUDIT_RETENTION_DAYS", cls.audit_retention_days, minimum=0),
         )

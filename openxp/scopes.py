@@ -27,9 +27,10 @@ SCOPES: dict[str, str] = {
     "state": "Read and write xAPI state documents",
     "profile": "Read and write xAPI activity and agent profiles",
     "launch": "Create content-launch and short-lived credentials",
+    "audit/read": "Read this tenant's audit log (security events)",
 }
 
-READ_SCOPES = frozenset({"actors/read", "statements/read", "statements/read/mine"})
+READ_SCOPES = frozenset({"actors/read", "statements/read", "statements/read/mine", "audit/read"})
 
 
 def parse(raw: str) -> list[str]:

@@ -235,5 +235,11 @@ async def put_agent(request: Request, principal: Principal) -> Response:
             raise _refusal(too_many_merged_attributes())
         saved = await learner_store.find(conn, principal.tenant_id, learner.identifier)
     assert saved is not None
-    audit.event("actor_saved", tenant=principal.tenant, client_id=principal.client_id, new=stored is None)
+    audit.event(
+        "actor_saved",
+        tenant=principal.tenant,
+        client_id=principal.client_id,
+        actor=principal.key or principal.client_id,
+        new=stored is None,
+    )
     return JSON(actor_of(saved, rt.settings.public_url), headers=NO_STORE)

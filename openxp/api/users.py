@@ -122,6 +122,7 @@ async def import_users(request: Request, principal: Principal) -> Response:
             "users_imported",
             tenant=principal.tenant,
             client_id=principal.client_id,
+            actor=principal.key or principal.client_id,
             rows=report.rows,
             written=report.written,
             verify=verify,

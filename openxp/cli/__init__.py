@@ -31,6 +31,7 @@ from openxp.cli._common import (
 )
 from openxp.cli.admins import admin_app
 from openxp.cli.apikeys import apikey_app
+from openxp.cli.audit import audit as audit_command
 from openxp.cli.clients import client_app
 from openxp.cli.tenants import tenant_app
 from openxp.cli.users import users_app
@@ -50,6 +51,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(client_app, name="client")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(users_app, name="users")
+app.command("audit")(audit_command)
 
 HOST_OPTION = typer.Option("127.0.0.1", "--host", metavar="HOST", help="Interface to listen on.")
 PORT_OPTION = typer.Option(
@@ -278,7 +280,10 @@ def purge(
 ) -> None:
     """Delete expired codes, tokens, sessions, pending authorizations and short-lived (launch)
     credentials once: what serve does every 10 minutes."""
-    counts = with_db(lambda conn: housekeeping.purge(conn, grace))
+    settings = load_settings()
+    counts = with_db(
+        lambda conn: housekeeping.purge(conn, grace, audit_retention_days=settings.audit_retention_days), settings
+    )
     emit(
         as_json,
         {"purged": counts},

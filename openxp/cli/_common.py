@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import typer
 
 from openxp import audit
+from openxp.audit_writer import write_now
 from openxp.config import ConfigError, Settings
 from openxp.store import Database
 from openxp.store.db import Connection
@@ -178,10 +179,16 @@ def with_db(work: Callable[[Connection], Awaitable[T]], settings: Settings | Non
 
     async def run() -> T:
         db = Database(settings.database_url, pool_size=1)
+        # The command's audit events are stored in its own transaction: with the change, or not at all.
+        records: list[audit.Record] = []
+        audit.install(records.append)
         try:
             async with db.write() as conn:
-                return await work(conn)
+                result = await work(conn)
+                await write_now(conn, records)
+                return result
         finally:
+            audit.install(None)
             await db.dispose()
 
     try:
@@ -199,7 +206,15 @@ def audit_command() -> None:
     words = [w for w in sys.argv[1:] if w not in {"--json", "--verbose", "-v"}]
     if len(words) >= 2 and words[1] == "list":
         return
-    audit.event("operator_command", command=" ".join(words)[:500])
+    audit.event("operator_command", actor=operator(), command=" ".join(words)[:500])
+
+
+def operator() -> str:
+    """The actor of the command line's audit events: the operating-system user running it."""
+    try:
+        return "operator:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
 
 
 def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from openxp import audit
 from openxp.cli._common import (
     DATABASE_HELP,
     EMAIL_OPTION,
@@ -11,6 +12,7 @@ from openxp.cli._common import (
     TENANT_OPTION,
     TYPER_STYLE,
     emit,
+    operator,
     read_password,
     table,
     with_db,
@@ -42,7 +44,9 @@ def admin_create(
 
     async def work(conn: Connection) -> account_store.Account:
         found = await tenant_store.get(conn, tenant)
-        return await account_store.create(conn, found.id, email, password, role)
+        created = await account_store.create(conn, found.id, email, password, role)
+        audit.event("admin_created", tenant=tenant, actor=operator(), admin=created.email, role=created.role)
+        return created
 
     account = with_db(work)
     emit(
@@ -76,6 +80,9 @@ def _set_admin_disabled(tenant: str, email: str, disabled: bool) -> None:
     async def work(conn: Connection) -> None:
         account = await account_store.get(conn, (await tenant_store.get(conn, tenant)).id, email)
         await account_store.set_disabled(conn, account.id, disabled)
+        audit.event(
+            "admin_disabled" if disabled else "admin_enabled", tenant=tenant, actor=operator(), admin=account.email
+        )
 
     with_db(work)
 
@@ -106,6 +113,7 @@ def admin_set_password(
     async def work(conn: Connection) -> None:
         account = await account_store.get(conn, (await tenant_store.get(conn, tenant)).id, email)
         await account_store.set_password(conn, account.id, password)
+        audit.event("admin_password_set", tenant=tenant, actor=operator(), admin=account.email)
 
     with_db(work)
     typer.echo(f"password changed for {email}")

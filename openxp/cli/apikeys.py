@@ -6,8 +6,20 @@ from collections.abc import Awaitable, Callable
 
 import typer
 
+from openxp import audit
 from openxp import scopes as scope_vocabulary
-from openxp.cli._common import DATABASE_HELP, JSON_OPTION, TENANT_OPTION, TYPER_STYLE, T, emit, iso, table, with_db
+from openxp.cli._common import (
+    DATABASE_HELP,
+    JSON_OPTION,
+    TENANT_OPTION,
+    TYPER_STYLE,
+    T,
+    emit,
+    iso,
+    operator,
+    table,
+    with_db,
+)
 from openxp.store import apikeys as apikey_store
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection
@@ -36,7 +48,9 @@ def apikey_create(
 
     async def work(conn: Connection) -> tuple[apikey_store.ApiKey, str]:
         found = await tenant_store.get(conn, tenant)
-        return await apikey_store.create(conn, found.id, name, scope or None)
+        created = await apikey_store.create(conn, found.id, name, scope or None)
+        audit.event("apikey_created", tenant=tenant, actor=operator(), key=created[0].key, label=name)
+        return created
 
     key, secret = with_db(work)
     emit(
@@ -69,10 +83,14 @@ def apikey_list(tenant: str = TENANT_OPTION, as_json: bool = JSON_OPTION) -> Non
     )
 
 
-def _key_action(tenant: str, key: str, action: Callable[[Connection, apikey_store.ApiKey], Awaitable[T]]) -> T:
+def _key_action(
+    tenant: str, key: str, event: str, action: Callable[[Connection, apikey_store.ApiKey], Awaitable[T]]
+) -> T:
     async def work(conn: Connection) -> T:
         found = await apikey_store.get(conn, key, (await tenant_store.get(conn, tenant)).id)
-        return await action(conn, found)
+        result = await action(conn, found)
+        audit.event(event, tenant=tenant, actor=operator(), key=found.key)
+        return result
 
     return with_db(work)
 
@@ -80,12 +98,12 @@ def _key_action(tenant: str, key: str, action: Callable[[Connection, apikey_stor
 @apikey_app.command("disable")
 def apikey_disable(tenant: str = TENANT_OPTION, key: str = KEY_ARGUMENT) -> None:
     """Disable an API key."""
-    _key_action(tenant, key, lambda conn, k: apikey_store.set_disabled(conn, k.id, True))
+    _key_action(tenant, key, "apikey_disabled", lambda conn, k: apikey_store.set_disabled(conn, k.id, True))
     typer.echo(f"disabled {key}")
 
 
 @apikey_app.command("rotate")
 def apikey_rotate(tenant: str = TENANT_OPTION, key: str = KEY_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     """Issue a new secret for an API key; the old one stops working at once."""
-    secret = _key_action(tenant, key, lambda conn, k: apikey_store.rotate(conn, k.id))
+    secret = _key_action(tenant, key, "apikey_rotated", lambda conn, k: apikey_store.rotate(conn, k.id))
     emit(as_json, {"key": key, "secret": secret, "tenant": tenant}, f"secret: {secret}")

@@ -7,7 +7,18 @@ from typing import Any
 
 import typer
 
-from openxp.cli._common import DATABASE_HELP, JSON_OPTION, TENANT_OPTION, TYPER_STYLE, T, emit, table, with_db
+from openxp import audit
+from openxp.cli._common import (
+    DATABASE_HELP,
+    JSON_OPTION,
+    TENANT_OPTION,
+    TYPER_STYLE,
+    T,
+    emit,
+    operator,
+    table,
+    with_db,
+)
 from openxp.store import clients as client_store
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection
@@ -58,7 +69,7 @@ def client_create(
 
     async def work(conn: Connection) -> tuple[client_store.Client, str | None]:
         found = await tenant_store.get(conn, tenant)
-        return await client_store.create(
+        created = await client_store.create(
             conn,
             tenant_id=found.id,
             name=name,
@@ -69,6 +80,8 @@ def client_create(
             default_scopes=default_scope or None,
             grant_types=grant_type or None,
         )
+        audit.event("client_created", tenant=tenant, actor=operator(), client_id=created[0].client_id, label=name)
+        return created
 
     client, secret = with_db(work)
     payload = {
@@ -103,11 +116,15 @@ def client_list(tenant: str = TENANT_OPTION, as_json: bool = JSON_OPTION) -> Non
     )
 
 
-def _client_action(tenant: str, client_id: str, action: Callable[[Connection, client_store.Client], Awaitable[T]]) -> T:
+def _client_action(
+    tenant: str, client_id: str, event: str, action: Callable[[Connection, client_store.Client], Awaitable[T]]
+) -> T:
     async def work(conn: Connection) -> T:
         found = await tenant_store.get(conn, tenant)
         client = await client_store.get(conn, client_id, found.id)
-        return await action(conn, client)
+        result = await action(conn, client)
+        audit.event(event, tenant=tenant, actor=operator(), client_id=client.client_id)
+        return result
 
     return with_db(work)
 
@@ -115,14 +132,14 @@ def _client_action(tenant: str, client_id: str, action: Callable[[Connection, cl
 @client_app.command("disable")
 def client_disable(tenant: str = TENANT_OPTION, client_id: str = CLIENT_ARGUMENT) -> None:
     """Disable a client: its codes and tokens stop working at once."""
-    _client_action(tenant, client_id, lambda conn, c: client_store.set_disabled(conn, c, True))
+    _client_action(tenant, client_id, "client_disabled", lambda conn, c: client_store.set_disabled(conn, c, True))
     typer.echo(f"disabled {client_id}; its grants are revoked")
 
 
 @client_app.command("enable")
 def client_enable(tenant: str = TENANT_OPTION, client_id: str = CLIENT_ARGUMENT) -> None:
     """Enable a disabled client (revoked grants stay revoked)."""
-    _client_action(tenant, client_id, lambda conn, c: client_store.set_disabled(conn, c, False))
+    _client_action(tenant, client_id, "client_enabled", lambda conn, c: client_store.set_disabled(conn, c, False))
     typer.echo(f"enabled {client_id}")
 
 
@@ -135,7 +152,10 @@ def client_rotate_secret(
 ) -> None:
     """Issue a new client secret; the old one stops working at once."""
     secret = _client_action(
-        tenant, client_id, lambda conn, c: client_store.rotate_secret(conn, c, revoke_tokens=revoke_tokens)
+        tenant,
+        client_id,
+        "client_secret_rotated",
+        lambda conn, c: client_store.rotate_secret(conn, c, revoke_tokens=revoke_tokens),
     )
     emit(as_json, {"client_id": client_id, "client_secret": secret, "tenant": tenant}, f"client_secret: {secret}")
 
@@ -143,5 +163,5 @@ def client_rotate_secret(
 @client_app.command("delete")
 def client_delete(tenant: str = TENANT_OPTION, client_id: str = CLIENT_ARGUMENT) -> None:
     """Delete a client with all its codes and tokens."""
-    _client_action(tenant, client_id, client_store.delete_client)
+    _client_action(tenant, client_id, "client_deleted", client_store.delete_client)
     typer.echo(f"deleted {client_id}")

@@ -27,11 +27,21 @@ async def revoke(db: Database, settings: Settings, params: dict[str, str], autho
         access = await grant_store.find_access_token(conn, token_hash)
         if access is not None and access.grant.client_pk == client.id:
             await grant_store.revoke_access_token(conn, token_hash)
-            audit.event("token_revoked", kind="access_token", grant=access.grant.grant_id, client_id=client.client_id)
+            audit.event(
+                "token_revoked",
+                kind="access_token",
+                grant=access.grant.grant_id,
+                client_id=client.client_id,
+                tenant=access.grant.tenant,
+            )
         else:
             refresh = await grant_store.find_refresh_token(conn, token_hash)
             if refresh is not None and refresh.grant.client_pk == client.id:
                 await grant_store.revoke_grant(conn, refresh.grant.grant_id, "revoked_by_client")
                 audit.event(
-                    "token_revoked", kind="refresh_token", grant=refresh.grant.grant_id, client_id=client.client_id
+                    "token_revoked",
+                    kind="refresh_token",
+                    grant=refresh.grant.grant_id,
+                    client_id=client.client_id,
+                    tenant=refresh.grant.tenant,
                 )

@@ -59,4 +59,5 @@ async def revoke_family(conn: Connection, grant_id: int, *, reason: str, event: 
         account=family.account_id if family else None,
         tenant=family.tenant if family else None,
         presented_by=presenter,
+        actor=presenter,
     )

@@ -315,6 +315,20 @@ def api_paths() -> dict[str, Any]:
                 parameters=[{"name": "username", "in": "path", "required": True, "schema": string()}],
             )
         },
+        "/api/audit": {
+            "get": api_op(
+                "listAudit",
+                "The tenant's audit log, newest first (scope audit/read)",
+                {"200": answer(200, ref("AuditEvents"))},
+                parameters=[
+                    query("since", string("ISO 8601; events at or after it")),
+                    query("until", string("ISO 8601; events before it")),
+                    query("type", string("an event type; repeat for several")),
+                    query("actor", string("exactly this actor")),
+                    *page,
+                ],
+            )
+        },
         "/api/launch": {
             "post": api_op(
                 "launch",

@@ -241,7 +241,22 @@ ATTRIBUTES_EXTENSION = "http://clearlrs.com/api/ext/agent/attributes"
 IMPORT_ROW = obj({"name": string(), "attributes": {"type": "object"}}, required=("attributes",))
 PROBLEM = obj({"row": integer(), "type": string(), "value": {}, "message": string()})
 
+AUDIT_EVENT = obj(
+    {
+        "id": integer(),
+        "type": string("the event, e.g. login_succeeded, token_issued, refresh_reuse_detected"),
+        "at": string("ISO 8601 UTC time"),
+        "tenant": string(),
+        "actor": {"type": ["string", "null"], "description": "who: an admin's email, a client id, an API key"},
+        "ip": {"type": ["string", "null"], "description": "the caller's address where known"},
+        "severity": string("info, warning or high"),
+        "details": {"type": "object", "description": "the event's own fields; never a secret, code or token"},
+    },
+    required=("id", "type", "at", "tenant", "actor", "ip", "severity", "details"),
+)
+
 API: dict[str, Schema] = {
+    "AuditEvents": obj({"events": array(AUDIT_EVENT, "newest first")}, required=("events",)),
     "ImportRequest": obj(
         {"users": array(IMPORT_ROW), "verify": {"type": "boolean", "description": "validate only; write nothing"}}
     ),

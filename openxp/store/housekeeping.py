@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from openxp.store import grants, launches, sessions, throttle
+from openxp.store import audit, grants, launches, sessions, throttle
 from openxp.store.db import Connection, now
 
 # How often the server purges, in seconds.
@@ -31,10 +31,22 @@ PURGE_STEPS: list[tuple[str, PurgeStep]] = [
     # Failure counters whose window began before the cutoff and whose lock has lifted (the grace
     # is longer than any sensible OPENXP_RATE_WINDOW, so a counter still counting is kept).
     ("throttles", throttle.purge_stale),
+    # Its cutoff is the audit retention (OPENXP_AUDIT_RETENTION_DAYS), not the grace.
+    ("audit_events", audit.purge_before),
 ]
+RETENTION_STEPS = frozenset({"audit_events"})
+DAY = 24 * 3600
 
 
-async def purge(conn: Connection, grace: float = GRACE) -> dict[str, int]:
-    """Run every step on rows dead for longer than ``grace`` seconds; rows deleted, by step."""
+async def purge(conn: Connection, grace: float = GRACE, *, audit_retention_days: int = 365) -> dict[str, int]:
+    """Run every step on rows dead for longer than ``grace`` seconds, and the audit log's on events
+    older than ``audit_retention_days`` (0: kept forever); rows deleted, by step."""
     before = now() - grace
-    return {name: await step(conn, before) for name, step in PURGE_STEPS}
+    kept_from = now() - audit_retention_days * DAY
+    counts: dict[str, int] = {}
+    for name, step in PURGE_STEPS:
+        if name not in RETENTION_STEPS:
+            counts[name] = await step(conn, before)
+        else:
+            counts[name] = await step(conn, kept_from) if audit_retention_days > 0 else 0
+    return counts

@@ -324,3 +324,24 @@ short_lived_credentials = Table(
     # same statement (store.launches.create), so the database itself refuses a second live one.
     Index(None, "tenant_id", "username", unique=True),
 )
+
+# The audit log: security events, one row each, written in batches by ``openxp.audit_writer``.
+# ``tenant`` is the tenant's name (NULL for an event no tenant owns, such as a failed client
+# authentication for an unknown client: such rows are shown to no tenant). ``details`` is the
+# event's own fields as a JSON object; callers never pass secrets (openxp.audit).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("tenant", String(63), nullable=True),
+    Column("at", Float, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("actor", String(320), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("details", Text, nullable=False),
+    Index(None, "tenant", "at"),
+    Index(None, "tenant", "type", "at"),
+    # Retention deletes by age across tenants.
+    Index(None, "at"),
+)

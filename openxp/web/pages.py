@@ -234,7 +234,7 @@ async def login(request: Request) -> Response:
             crypto.verify_password, account.password_hash if account else None, password[:1024]
         )
     if not verified or account is None or account.disabled:
-        audit.event("login_failed", severity="warning", tenant=tenant, ip=ip)
+        audit.event("login_failed", severity="warning", tenant=tenant, ip=ip, actor=account.email if account else None)
         return again(GENERIC_LOGIN_ERROR)
 
     rehashed = None
@@ -249,12 +249,12 @@ async def login(request: Request) -> Response:
         new_token = await session_store.replace_session(
             conn, session.id_hash, account.id, rt.settings.session_absolute_ttl
         )
-    audit.event("login_succeeded", tenant=tenant, account=account.id, ip=ip)
+    audit.event("login_succeeded", tenant=tenant, account=account.id, ip=ip, actor=account.email)
 
     if not _eligible(account, client):
         async with rt.db.write() as conn:
             await session_store.consume_interaction(conn, interaction_id, crypto.digest(new_token))
-        audit.event("consent_refused_role", tenant=tenant, account=account.id)
+        audit.event("consent_refused_role", tenant=tenant, account=account.id, actor=account.email)
         response = _deny(rt, interaction, AccessDenied("this account may not authorize integrations for this tenant"))
     else:
         response = _redirect(f"/auth/oauth/consent?interaction={interaction_id}")
@@ -308,10 +308,31 @@ async def consent(request: Request) -> Response:
             return browser.error_page("This account may not authorize integrations for this tenant.", status=403)
         assert account is not None
         if decision == "deny":
-            audit.event("consent_denied", account=account.id, client_id=client.client_id)
+            audit.event(
+                "consent_denied",
+                account=account.id,
+                client_id=client.client_id,
+                tenant_id=client.tenant_id,
+                actor=account.email,
+            )
             return _deny(rt, interaction, AccessDenied("the administrator denied the request"))
         issued = await authorization.issue_code(conn, interaction, client, account, rt.settings)
-    audit.event("code_issued", grant=issued.grant_id, account=account.id, client_id=client.client_id)
+    audit.event(
+        "consent_given",
+        grant=issued.grant_id,
+        client_id=client.client_id,
+        tenant_id=client.tenant_id,
+        actor=account.email,
+        scope=interaction.scope,
+    )
+    audit.event(
+        "code_issued",
+        grant=issued.grant_id,
+        account=account.id,
+        client_id=client.client_id,
+        tenant_id=client.tenant_id,
+        actor=account.email,
+    )
     return _redirect(issued.redirect)
 
 

@@ -68,6 +68,7 @@ async def exchange(
                     "grant_guessing_throttled",
                     severity="high",
                     client_id=client.client_id,
+                    tenant_id=client.tenant_id,
                     ip=ip,
                     public=not client.confidential,
                 )

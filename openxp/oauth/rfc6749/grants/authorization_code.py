@@ -44,7 +44,13 @@ async def handle(conn: Connection, settings: Settings, client: Client, params: d
     if claimed.expires_at <= now():
         raise InvalidGrant("authorization code is invalid, expired or already used")
     if grant.client_pk != client.id:
-        audit.event("code_client_mismatch", severity="high", grant=grant.grant_id, client_id=client.client_id)
+        audit.event(
+            "code_client_mismatch",
+            severity="high",
+            grant=grant.grant_id,
+            client_id=client.client_id,
+            tenant=grant.tenant,
+        )
         raise InvalidGrant("authorization code was issued to another client")
     if redirect_uri is None or not crypto.equals(redirect_uri, claimed.redirect_uri):
         raise InvalidGrant("redirect_uri does not match the authorization request")
@@ -53,5 +59,6 @@ async def handle(conn: Connection, settings: Settings, client: Client, params: d
         raise InvalidGrant("the authorization is no longer valid")
 
     issued = await tokens.issue(conn, settings, grant, grant.scope, "refresh_token" in client.grant_types)
+    audit.event("code_redeemed", grant=grant.grant_id, client_id=client.client_id, tenant=grant.tenant)
     audit.event("token_issued", grant=grant.grant_id, client_id=client.client_id, tenant=grant.tenant, via=GRANT_TYPE)
     return issued
