@@ -65,9 +65,9 @@ def event(
 ) -> None:
     values = {k: v for k, v in fields.items() if v is not None}
     if actor is None:
-        for name in _ACTOR_FIELDS:
-            if name in values:
-                actor = str(values[name])
+        for who in _ACTOR_FIELDS:
+            if who in values:
+                actor = str(values[who])
                 break
     if ip is None:
         ip = _address.get()
