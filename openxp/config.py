@@ -18,6 +18,9 @@ from openxp.errors import OpenXPError
 
 DEFAULT_PORT = 8000
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# The longest refresh reuse grace: a retry comes within seconds, and housekeeping wipes a rotated
+# token's retry nonce an hour after the rotation (store/housekeeping.py GRACE), never sooner.
+MAX_REFRESH_REUSE_GRACE = 3600
 
 
 class ConfigError(OpenXPError, ValueError):
@@ -115,6 +118,9 @@ class Settings:
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 30 * 24 * 3600
     refresh_absolute_ttl: int = 365 * 24 * 3600
+    # Seconds within which the same client may re-present a refresh token it just rotated and get
+    # the same answer again (a lost response, two workers at once); 0 is strict (docs/decisions.md).
+    refresh_reuse_grace: int = 0
     launch_token_ttl: int = 4 * 3600
     session_idle_ttl: int = 30 * 60
     session_absolute_ttl: int = 12 * 3600
@@ -175,11 +181,15 @@ class Settings:
         log_level = (env.get("OPENXP_LOG_LEVEL") or "").strip().lower() or None
         if log_level is not None and log_level not in LOG_LEVELS:
             raise ConfigError(f"OPENXP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        reuse_grace = _int(env, "OPENXP_REFRESH_REUSE_GRACE", cls.refresh_reuse_grace, minimum=0)
+        if reuse_grace > MAX_REFRESH_REUSE_GRACE:
+            raise ConfigError(f"OPENXP_REFRESH_REUSE_GRACE must be at most {MAX_REFRESH_REUSE_GRACE} seconds")
         proxies = frozenset(p.strip() for p in (env.get("OPENXP_TRUSTED_PROXIES") or "").split(",") if p.strip())
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             public_url=public_url,
+            refresh_reuse_grace=reuse_grace,
             tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
             trusted_proxies=proxies,
             access_log=_bool(env, "OPENXP_ACCESS_LOG", cls.access_log),

@@ -9,6 +9,7 @@ passwords are the only thing hashed with argon2id.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -31,6 +32,19 @@ def random_token(nbytes: int = 32) -> str:
 
 def new_credential(prefix: str = "") -> str:
     return prefix + random_token(32)
+
+
+def new_nonce() -> str:
+    """256 random bits as 64 hex digits: a key that is stored, never sent."""
+    return secrets.token_hex(32)
+
+
+def derived_credential(prefix: str, nonce: str, label: str, presented: str) -> str:
+    """``prefix`` + base64url(HMAC-SHA256(nonce, label || presented)): as long and as unguessable
+    as ``new_credential``, and the same every time for the same inputs. Neither input alone
+    yields it (the nonce is stored, the presented credential only as its digest)."""
+    mac = hmac.new(bytes.fromhex(nonce), (label + presented).encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return prefix + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
 
 def digest(value: str) -> str:

@@ -265,7 +265,7 @@ def test_K07_metadata_document(server: Server) -> None:
     ):
         assert meta[name] == issuer + path
     assert meta["response_types_supported"] == ["code"]
-    assert sorted(meta["grant_types_supported"]) == ["authorization_code", "refresh_token"]
+    assert sorted(meta["grant_types_supported"]) == ["authorization_code", "client_credentials", "refresh_token"]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     methods = set(meta["token_endpoint_auth_methods_supported"])
     assert (

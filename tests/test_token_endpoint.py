@@ -231,15 +231,15 @@ def test_F08_get_is_405_with_allow_post(server: Server) -> None:
 
 
 def test_F09_grant_type_handling(server: Server) -> None:
-    """F-09: missing grant_type is invalid_request; password, client_credentials, implicit, device_code and
-    AUTHORIZATION_CODE are unsupported_grant_type."""
+    """F-09: missing grant_type is invalid_request; password, implicit, device_code and AUTHORIZATION_CODE
+    are unsupported_grant_type; client_credentials is enabled (service accounts), so a client not
+    registered for it gets unauthorized_client."""
     c1 = server.clients["c1"]
     creds = {"client_id": c1["client_id"], "client_secret": c1["client_secret"]}
     assert_token_error(token_post(server, data=creds), 400, "invalid_request")
     assert_token_error(token_post(server, data={**creds, "grant_type": ""}), 400, "invalid_request")
     for grant_type in (
         "password",
-        "client_credentials",
         "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
         "AUTHORIZATION_CODE",
@@ -247,6 +247,8 @@ def test_F09_grant_type_handling(server: Server) -> None:
     ):
         body = {**creds, "grant_type": grant_type, "username": "adminA@example.com", "password": "x"}
         assert_token_error(token_post(server, data=body), 400, "unsupported_grant_type")
+    service = {**creds, "grant_type": "client_credentials"}
+    assert_token_error(token_post(server, data=service), 400, "unauthorized_client")
 
 
 def test_F10_empty_values_mean_absent(server: Server, admin_browser: Browser) -> None:

@@ -40,6 +40,7 @@ def _client_json(client: client_store.Client, tenant: str) -> dict[str, Any]:
         "scopes": client.scopes,
         "default_scopes": client.default_scopes,
         "grant_types": client.grant_types,
+        "refresh_reuse_grace": client.refresh_reuse_grace,
         "disabled": client.disabled,
     }
 
@@ -49,7 +50,10 @@ def client_create(
     tenant: str = TENANT_OPTION,
     name: str = typer.Option(..., "--name", metavar="LABEL", help="Shown to the admin on the consent page."),
     redirect_uri: list[str] = typer.Option(
-        ..., "--redirect-uri", metavar="URI", help="Exact redirect URI; repeat for several."
+        [],
+        "--redirect-uri",
+        metavar="URI",
+        help="Exact redirect URI; repeat for several. Required unless the only grant is client_credentials.",
     ),
     public: bool = typer.Option(False, "--public", help="A public client (no secret; PKCE required)."),
     require_pkce: bool = typer.Option(False, "--require-pkce", help="Require PKCE (S256) from this client."),
@@ -61,7 +65,16 @@ def client_create(
         [],
         "--grant-type",
         metavar="GRANT",
-        help="authorization_code, refresh_token; repeat. Default: both.",
+        help="authorization_code, refresh_token, client_credentials; repeat. Default: the first two."
+        " client_credentials alone makes a service account (no admin, no redirect URI).",
+    ),
+    refresh_reuse_grace: int | None = typer.Option(
+        None,
+        "--refresh-reuse-grace",
+        min=0,
+        metavar="SECONDS",
+        help="Seconds within which this client may re-present a refresh token it just rotated and get"
+        " the same answer (a lost response). Default: OPENXP_REFRESH_REUSE_GRACE.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -79,6 +92,7 @@ def client_create(
             allowed_scopes=scope or None,
             default_scopes=default_scope or None,
             grant_types=grant_type or None,
+            refresh_reuse_grace=refresh_reuse_grace,
         )
         audit.event("client_created", tenant=tenant, actor=operator(), client_id=created[0].client_id, label=name)
         return created
@@ -92,6 +106,8 @@ def client_create(
         "name": client.name,
         "confidential": client.confidential,
         "scopes": client.scopes,
+        "grant_types": client.grant_types,
+        "refresh_reuse_grace": client.refresh_reuse_grace,
     }
     human = f"client_id: {client.client_id}\nclient_secret: {secret or '(public client: none)'}"
     emit(as_json, payload, human)

@@ -45,7 +45,7 @@ async def introspect(
         "token_type": "bearer" if record.kind == "access_token" else "refresh_token",
         "exp": int(record.expires_at),
         "iat": int(record.created_at),
-        "sub": str(record.grant.account_id),
+        "sub": record.grant.subject,
         "tenant": record.grant.tenant,
         "iss": settings.issuer,
     }

@@ -30,9 +30,22 @@ class TokenSet:
         return body
 
 
-async def issue(conn: Connection, settings: Settings, grant: GrantInfo, scope: str, with_refresh: bool) -> TokenSet:
-    access = crypto.new_credential(crypto.ACCESS_TOKEN_PREFIX)
-    refresh = crypto.new_credential(crypto.REFRESH_TOKEN_PREFIX) if with_refresh else None
+async def issue(
+    conn: Connection,
+    settings: Settings,
+    grant: GrantInfo,
+    scope: str,
+    with_refresh: bool,
+    *,
+    minted: tuple[str, str] | None = None,
+) -> TokenSet:
+    """Store and return a new token set: random, or ``minted`` (access, refresh) when a
+    rotation with a reuse grace derived them (oauth/refresh_retry.py)."""
+    if minted is not None:
+        access, refresh = minted[0], minted[1] if with_refresh else None
+    else:
+        access = crypto.new_credential(crypto.ACCESS_TOKEN_PREFIX)
+        refresh = crypto.new_credential(crypto.REFRESH_TOKEN_PREFIX) if with_refresh else None
     await grant_store.issue_tokens(
         conn,
         grant_id=grant.grant_id,

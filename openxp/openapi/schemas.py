@@ -100,7 +100,7 @@ ERRORS: dict[str, Schema] = {
 OAUTH: dict[str, Schema] = {
     "TokenRequest": obj(
         {
-            "grant_type": string(enum=["authorization_code", "refresh_token"]),
+            "grant_type": string(enum=["authorization_code", "refresh_token", "client_credentials"]),
             "code": string("authorization_code: the code from the redirect"),
             "redirect_uri": string("authorization_code: the redirect_uri of the authorization request"),
             "code_verifier": string("authorization_code: the PKCE verifier (RFC 7636)"),

@@ -11,13 +11,17 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 
 from openxp import crypto, scopes
+from openxp.config import MAX_REFRESH_REUSE_GRACE
 from openxp.store import grants as grant_store
 from openxp.store import scope_lists
 from openxp.store.db import Connection, now
 from openxp.store.errors import Invalid, NotFound
 from openxp.store.models import clients
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+# What a client gets when it names none: the seed's flow.
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+SERVICE_GRANT = "client_credentials"
 MAX_REDIRECT_URI_LENGTH = 2000
 
 
@@ -35,6 +39,8 @@ class Client:
     default_scopes: list[str]
     grant_types: list[str]
     disabled: bool
+    # Seconds a rotated refresh token may be re-presented (a retry); None: the server's default.
+    refresh_reuse_grace: int | None = None
 
 
 def _list(value: Any) -> list[str]:
@@ -57,6 +63,7 @@ def _client(r: Any) -> Client:
         default_scopes=_list(r["default_scopes"]),
         grant_types=_list(r["grant_types"]),
         disabled=bool(r["disabled"]),
+        refresh_reuse_grace=r["refresh_reuse_grace"],
     )
 
 
@@ -101,21 +108,23 @@ async def create(
     allowed_scopes: list[str] | None = None,
     default_scopes: list[str] | None = None,
     grant_types: list[str] | None = None,
+    refresh_reuse_grace: int | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it with its secret, shown this once."""
     name = name.strip()
     if not name or len(name) > 200:
         raise Invalid("a client name must be 1 to 200 characters")
-    if not redirect_uris:
+    grant_list = _grant_types(grant_types, confidential)
+    if "authorization_code" in grant_list and not redirect_uris:
         raise Invalid("register at least one redirect URI")
+    if "authorization_code" not in grant_list and redirect_uris:
+        raise Invalid("a client_credentials client is never redirected: register no redirect URI")
     uris = [validate_redirect_uri(u) for u in redirect_uris]
     allowed = scope_lists.validate(allowed_scopes or [scopes.ALL])
     defaults = scope_lists.validate(default_scopes or allowed)
     if not set(defaults) <= set(allowed):
         raise Invalid("default scopes must be among the allowed scopes")
-    grant_list = grant_types or list(GRANT_TYPES)
-    if any(g not in GRANT_TYPES for g in grant_list) or "authorization_code" not in grant_list:
-        raise Invalid(f"grant types must include authorization_code and be among {', '.join(GRANT_TYPES)}")
+    _check_reuse_grace(refresh_reuse_grace, grant_list)
     client_id = crypto.random_token(16)
     secret = crypto.new_credential() if confidential else None
     values = dict(
@@ -131,6 +140,7 @@ async def create(
         grant_types=grant_list,
         disabled=False,
         created_at=now(),
+        refresh_reuse_grace=refresh_reuse_grace,
     )
     result = await conn.execute(insert(clients).values(**values).returning(clients.c.id))
     row_id = result.scalar_one()
@@ -147,8 +157,33 @@ async def create(
         default_scopes=defaults,
         grant_types=grant_list,
         disabled=False,
+        refresh_reuse_grace=refresh_reuse_grace,
     )
     return client, secret
+
+
+def _grant_types(requested: list[str] | None, confidential: bool) -> list[str]:
+    """The seed's flow (authorization_code, optionally refresh_token), client_credentials beside
+    it, or client_credentials alone (a service account). Only a client that can authenticate
+    may act for itself: a public client's id is no secret (RFC 6749 4.4)."""
+    grant_list = list(dict.fromkeys(requested or DEFAULT_GRANT_TYPES))
+    unknown = [g for g in grant_list if g not in GRANT_TYPES]
+    if unknown:
+        raise Invalid(f"unknown grant type {unknown[0]!r}; grant types are {', '.join(GRANT_TYPES)}")
+    if SERVICE_GRANT in grant_list and not confidential:
+        raise Invalid("client_credentials needs a confidential client (one with a secret), not --public")
+    if "authorization_code" not in grant_list and grant_list != [SERVICE_GRANT]:
+        raise Invalid("refresh_token comes with authorization_code; a service account has client_credentials only")
+    return grant_list
+
+
+def _check_reuse_grace(grace: int | None, grant_list: list[str]) -> None:
+    if grace is None:
+        return
+    if not 0 <= grace <= MAX_REFRESH_REUSE_GRACE:
+        raise Invalid(f"the refresh reuse grace must be 0 to {MAX_REFRESH_REUSE_GRACE} seconds")
+    if "refresh_token" not in grant_list:
+        raise Invalid("a refresh reuse grace needs the refresh_token grant")
 
 
 async def find(conn: Connection, client_id: str) -> Client | None:
@@ -161,7 +196,8 @@ async def find_active(conn: Connection, client_id: str) -> tuple[Client, bool] |
     tenant disabled): one look-up on the hot path."""
     row = await conn.fetch_one(
         "SELECT c.id, c.client_id, c.tenant_id, c.name, c.secret_hash, c.confidential, c.require_pkce,"
-        " c.redirect_uris, c.scopes, c.default_scopes, c.grant_types, c.disabled, t.disabled AS tenant_disabled"
+        " c.redirect_uris, c.scopes, c.default_scopes, c.grant_types, c.disabled, c.refresh_reuse_grace,"
+        " t.disabled AS tenant_disabled"
         " FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.client_id = $1",
         client_id,
     )

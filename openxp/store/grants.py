@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, update
+from sqlalchemy import and_, delete, insert, select, update
 
+from openxp.config import MAX_REFRESH_REUSE_GRACE
 from openxp.store.db import Connection, Lookup, now
 from openxp.store.models import access_tokens, authorization_codes, grants, refresh_tokens
 from openxp.store.rows import deleted
@@ -26,11 +27,16 @@ class GrantInfo:
     tenant: str
     client_pk: int
     client_id: str
-    account_id: int
+    account_id: int | None  # None: a service grant (client_credentials), for no admin
     scope: str
     expires_at: float
     revoked: bool
     usable: bool  # grant not revoked, client and account and tenant not disabled
+
+    @property
+    def subject(self) -> str:
+        """Whom the grant acts for: the approving admin's id, or the client itself (RFC 6749 4.4)."""
+        return str(self.account_id) if self.account_id is not None else self.client_id
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,19 @@ class ClaimedRefresh:
     revoked: bool
 
 
+@dataclass(frozen=True)
+class SpentRefresh:
+    """A refresh token that was already rotated: when, for which client's grant, and the
+    nonce its successors were derived from (while a reuse grace keeps it)."""
+
+    grant_id: int
+    client_pk: int
+    used_at: float
+    rotation_nonce: str | None
+
+
 # The grant with everything that can end it; joined, so one look-up answers "is it usable?".
+# A service grant has no account: the LEFT JOIN gives NULL, which disables nothing.
 # (Interpolated into the queries below: constants, never input; hence the noqa: S608.)
 _GRANT_COLUMNS = """
     g.id AS grant_id, g.tenant_id, t.name AS tenant, g.client_pk, c.client_id, g.account_id,
@@ -56,7 +74,7 @@ _GRANT_COLUMNS = """
     c.disabled AS client_disabled, a.disabled AS account_disabled, t.disabled AS tenant_disabled"""
 _GRANT_JOINS = """
     JOIN clients c ON c.id = g.client_pk
-    JOIN accounts a ON a.id = g.account_id
+    LEFT JOIN accounts a ON a.id = g.account_id
     JOIN tenants t ON t.id = g.tenant_id"""
 
 
@@ -78,7 +96,7 @@ def _grant_info(r: Any) -> GrantInfo:
 
 
 async def create_grant(
-    conn: Connection, *, tenant_id: int, client_pk: int, account_id: int, scope: str, lifetime: int
+    conn: Connection, *, tenant_id: int, client_pk: int, account_id: int | None, scope: str, lifetime: int
 ) -> int:
     t = now()
     result = await conn.execute(
@@ -176,8 +194,9 @@ async def spent_code_grant(conn: Connection, code_hash: str) -> int | None:
     return int(row["grant_id"]) if row else None
 
 
+# ``rotation_nonce`` ($4) is set in the same statement: NULL when the client has no reuse grace.
 _CLAIM_REFRESH = (
-    "UPDATE refresh_tokens SET used_at = $1"
+    "UPDATE refresh_tokens SET used_at = $1, rotation_nonce = $4"
     " WHERE token_hash = $2 AND used_at IS NULL"
     " AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.client_pk = $3)"
     " RETURNING grant_id, expires_at, revoked_at"
@@ -188,20 +207,31 @@ _CLAIM_REFRESH_JOINED = (
 )
 
 
-async def claim_refresh(conn: Connection, token_hash: str, client_pk: int) -> ClaimedRefresh | None:
+async def claim_refresh(
+    conn: Connection, token_hash: str, client_pk: int, rotation_nonce: str | None = None
+) -> ClaimedRefresh | None:
     """Claim for this client only: another client's attempt leaves the token as it was."""
-    claimed = await _claim(conn, _CLAIM_REFRESH, _CLAIM_REFRESH_JOINED, now(), token_hash, client_pk)
+    claimed = await _claim(conn, _CLAIM_REFRESH, _CLAIM_REFRESH_JOINED, now(), token_hash, client_pk, rotation_nonce)
     if claimed is None:
         return None
     row, info = claimed
     return ClaimedRefresh(info, row["expires_at"], row["revoked_at"] is not None)
 
 
-async def spent_refresh_grant(conn: Connection, token_hash: str) -> int | None:
+async def spent_refresh(conn: Connection, token_hash: str) -> SpentRefresh | None:
+    """A refresh token that exists but was already used (a retry or a reuse)."""
     row = await conn.fetch_one(
-        "SELECT grant_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL", token_hash
+        "SELECT x.grant_id, g.client_pk, x.used_at, x.rotation_nonce FROM refresh_tokens x"
+        " JOIN grants g ON g.id = x.grant_id WHERE x.token_hash = $1 AND x.used_at IS NOT NULL",
+        token_hash,
     )
-    return int(row["grant_id"]) if row else None
+    if row is None:
+        return None
+    return SpentRefresh(int(row["grant_id"]), int(row["client_pk"]), float(row["used_at"]), row["rotation_nonce"])
+
+
+async def wipe_rotation_nonce(conn: Connection, token_hash: str) -> None:
+    await conn.run("UPDATE refresh_tokens SET rotation_nonce = NULL WHERE token_hash = $1", token_hash)
 
 
 _INSERT_ACCESS = (
@@ -332,3 +362,31 @@ async def purge_access_tokens(conn: Connection, before: float) -> int:
 async def purge_refresh_tokens(conn: Connection, before: float) -> int:
     # A used (rotated) refresh token stays until it expires, so that its reuse is still recognised.
     return deleted(await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.expires_at < before)))
+
+
+async def purge_service_grants(conn: Connection, before: float) -> int:
+    """client_credentials grants (one per token request, living as long as their one access
+    token) once they expired and no access token of theirs is still alive."""
+    alive = (
+        select(access_tokens.c.grant_id)
+        .where(and_(access_tokens.c.grant_id == grants.c.id, access_tokens.c.expires_at >= before))
+        .exists()
+    )
+    return deleted(
+        await conn.execute(
+            delete(grants).where(and_(grants.c.account_id.is_(None), grants.c.expires_at < before, ~alive))
+        )
+    )
+
+
+async def wipe_rotation_nonces(conn: Connection, before: float) -> int:
+    """Forget the retry nonces of tokens rotated before ``before`` and, whatever the cutoff asked
+    for, longer ago than the longest reuse grace, so that no retry still inside its grace loses
+    its answer. Counted as rows changed; the token rows themselves stay (reuse detection)."""
+    cutoff = min(before, now() - MAX_REFRESH_REUSE_GRACE)
+    result = await conn.execute(
+        update(refresh_tokens)
+        .where(and_(refresh_tokens.c.rotation_nonce.is_not(None), refresh_tokens.c.used_at < cutoff))
+        .values(rotation_nonce=None)
+    )
+    return deleted(result)

@@ -25,6 +25,9 @@ PURGE_STEPS: list[tuple[str, PurgeStep]] = [
     ("authorization_codes", grants.purge_codes),
     ("access_tokens", grants.purge_access_tokens),
     ("refresh_tokens", grants.purge_refresh_tokens),
+    ("service_grants", grants.purge_service_grants),
+    # Not rows deleted but retry nonces wiped: a rotated token's successors can no longer be derived.
+    ("refresh_retry_nonces", grants.wipe_rotation_nonces),
     ("interactions", sessions.purge_interactions),
     ("sessions", sessions.purge_sessions),
     ("short_lived_credentials", launches.purge_dead),

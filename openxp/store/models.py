@@ -79,18 +79,22 @@ clients = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("secret_rotated_at", Float, nullable=True),
+    # Seconds a rotated refresh token may still be re-presented by this client (a retry);
+    # NULL: OPENXP_REFRESH_REUSE_GRACE.
+    Column("refresh_reuse_grace", Integer, nullable=True),
 )
 
 # A grant is one consent: the family every code, access token and refresh token
 # descends from. Revoking it (replayed code, reused refresh token, revocation of
-# a refresh token) kills the whole family in one UPDATE.
+# a refresh token) kills the whole family in one UPDATE. A client_credentials grant
+# (a service account) acts for no admin: its ``account_id`` is NULL.
 grants = Table(
     "grants",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column("client_pk", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
     Column("scope", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
@@ -136,6 +140,10 @@ refresh_tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+    # Set when the token is rotated with a reuse grace: the random key its successors were
+    # derived from (oauth/refresh_retry.py), so that a retry is answered with the same tokens.
+    # Useless without the token itself, which is stored only as its digest; wiped after the grace.
+    Column("rotation_nonce", String(64), nullable=True),
     Index(None, "grant_id"),
     Index(None, "expires_at"),
 )

@@ -13,13 +13,14 @@ from openxp.config import Settings
 from openxp.oauth import committed
 from openxp.oauth.errors import InvalidGrant, InvalidRequest, TooManyRequests, UnsupportedGrantType
 from openxp.oauth.rfc6749 import client_auth
-from openxp.oauth.rfc6749.grants import authorization_code, refresh_token
+from openxp.oauth.rfc6749.grants import authorization_code, client_credentials, refresh_token
 from openxp.store import Database, throttle
 from openxp.store.clients import Client
 
 GRANTS = {
     authorization_code.GRANT_TYPE: authorization_code.handle,
     refresh_token.GRANT_TYPE: refresh_token.handle,
+    client_credentials.GRANT_TYPE: client_credentials.handle,
 }
 GRANT_TYPES_SUPPORTED = list(GRANTS)
 
