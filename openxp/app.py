@@ -32,7 +32,7 @@ from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
 from openxp.store import Database, housekeeping
 from openxp.store.errors import StorageUnavailable, UnstorableText
-from openxp.web import browser, docs, pages
+from openxp.web import browser, console, docs, pages
 from openxp.web.headers import SecurityHeaders
 from openxp.xapi import mount as xapi_mount
 from openxp.xapi.http import CORS_HEADERS, VERSION_HEADER
@@ -75,6 +75,7 @@ def _routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/docs", docs.index, methods=["GET"]),
         Route("/docs/{name}", docs.guide, methods=["GET"]),
+        *console.routes(),
         # Last: whatever /api/... no route above took gets ClearXP's 404/405.
         *(Route(path, unrouted, methods=ALL_METHODS) for path in ("/api", "/api/{rest:path}")),
     ]
