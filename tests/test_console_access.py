@@ -8,6 +8,7 @@ I-series isolation (another tenant's ids are 404).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import httpx
@@ -145,6 +146,7 @@ def test_viewer_reads_but_every_change_is_403(server: Server, viewer: tuple[http
         page = http.get(path)
         assert page.status_code == 200, path
         assert page.text.count('method="post"') == 1, path  # sign-out only: no forms a viewer cannot use
+    assert http.get("/console/a/account").status_code == 200
     assert http.get("/console/a/integrations/new").status_code == 403
     assert http.get("/console/a/admins").status_code == 403
     before = _client_count(server)
@@ -208,6 +210,7 @@ def test_every_change_needs_the_csrf_token_and_our_origin(server: Server, admin:
         (f"/console/a/keys/{key}/disable", {}),
         ("/console/a/logout", {}),
     ):
+        data = {**data, "confirm": "1"}  # a form body, so only the missing token is wrong
         assert http.post(path, data=data).status_code == 403, path
         assert http.post(path, data={**data, "csrf_token": other_csrf}).status_code == 403, path
         hostile = http.post(path, data={**data, "csrf_token": csrf}, headers={"origin": "https://evil.test"})
@@ -261,3 +264,100 @@ def test_create_form_errors_sit_next_to_their_fields(admin: tuple[httpx.Client, 
     assert bad.status_code == 400
     assert 'id="name-error"' in bad.text and 'id="redirect_uris-error"' in bad.text and 'id="scopes-error"' in bad.text
     assert "plain http is allowed only for loopback hosts" in bad.text
+
+
+def test_owner_manages_admins_and_the_last_owner_stays(server: Server) -> None:
+    http, csrf = sign_in(server, "a", "ownerA")
+    try:
+        page = http.get("/console/a/admins")
+        assert page.status_code == 200 and "viewera@example.com" in page.text
+        owner_id = server.sql("SELECT id FROM accounts WHERE email = 'ownera@example.com'")[0][0]
+        demote = http.post(f"/console/a/admins/{owner_id}/role", data={"csrf_token": csrf, "role": "admin"})
+        assert demote.status_code == 400 and "last owner" in demote.text
+        disable = http.post(f"/console/a/admins/{owner_id}/disable", data={"csrf_token": csrf})
+        assert disable.status_code == 400 and "last owner" in disable.text
+        assert server.sql("SELECT role, disabled FROM accounts WHERE id = :i", {"i": owner_id})[0] == ("owner", False)
+        made = http.post(
+            "/console/a/admins",
+            data={"csrf_token": csrf, "email": "new-viewer@example.com", "password": PASSWORD, "role": "viewer"},
+        )
+        assert made.status_code == 303
+        short = http.post(
+            "/console/a/admins",
+            data={"csrf_token": csrf, "email": "short@example.com", "password": "short", "role": "viewer"},
+        )
+        assert short.status_code == 400 and 'id="password-error"' in short.text
+        new_id = server.sql("SELECT id FROM accounts WHERE email = 'new-viewer@example.com'")[0][0]
+        promoted = http.post(f"/console/a/admins/{new_id}/role", data={"csrf_token": csrf, "role": "owner"})
+        assert promoted.status_code == 303
+        # With a second owner, the first may step down; then the second is the last one.
+        assert (
+            http.post(f"/console/a/admins/{owner_id}/role", data={"csrf_token": csrf, "role": "owner"}).status_code
+            == 303
+        )
+        bogus = http.post(f"/console/a/admins/{new_id}/role", data={"csrf_token": csrf, "role": "superuser"})
+        assert bogus.status_code == 400
+        foreign = server.sql("SELECT id FROM accounts WHERE email = 'adminb@example.com'")[0][0]
+        assert http.post(f"/console/a/admins/{foreign}/disable", data={"csrf_token": csrf}).status_code == 404
+        assert server.sql("SELECT disabled FROM accounts WHERE id = :i", {"i": foreign})[0][0] in (False, 0)
+    finally:
+        http.close()
+
+
+def test_changing_the_password_ends_the_other_sessions(server: Server) -> None:
+    email = "pw-changer@example.com"
+    server.admins["pw"] = server.cli_json(
+        "admin", "create", "--tenant", "a", "--email", email, "--password-stdin", stdin=PASSWORD + "\n"
+    ) | {"password": PASSWORD}
+    first, first_csrf = sign_in(server, "a", "pw")
+    second, _ = sign_in(server, "a", "pw")
+    try:
+        page = first.get("/console/a/account")
+        assert page.text.count("(this browser)") == 1 and page.text.count("/end") == 2
+        wrong = first.post(
+            "/console/a/account/password",
+            data={
+                "csrf_token": first_csrf,
+                "current_password": "nope",
+                "new_password": "x" * 14,
+                "confirm_password": "x" * 14,
+            },
+        )
+        assert wrong.status_code == 400 and 'id="current_password-error"' in wrong.text
+        new = "a brand new passphrase"
+        done = first.post(
+            "/console/a/account/password",
+            data={"csrf_token": first_csrf, "current_password": PASSWORD, "new_password": new, "confirm_password": new},
+        )
+        assert done.status_code == 303
+        assert first.get("/console/a/integrations").status_code == 200
+        assert second.get("/console/a/integrations").status_code == 303
+        third, _ = sign_in(server, "a", "pw", password=new)
+        third.close()
+        refs = [
+            r[0][:16]
+            for r in server.sql(
+                "SELECT id_hash FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE email = :e)",
+                {"e": email},
+            )
+        ]
+        assert len(refs) == 2
+        mine = dict(first.cookies)
+        own = hashlib.sha256(next(iter(mine.values())).encode()).hexdigest()[:16]
+        (other,) = [ref for ref in refs if ref != own]
+        ended = first.post(f"/console/a/account/sessions/{other}/end", data={"csrf_token": first_csrf})
+        assert ended.status_code == 303
+        assert len(server.sql("SELECT 1 FROM sessions WHERE id_hash LIKE :r", {"r": other + "%"})) == 0
+        # Another account's session cannot be named from here: 404.
+        stranger = server.sql(
+            "SELECT id_hash FROM sessions WHERE account_id <> (SELECT id FROM accounts WHERE email = :e)", {"e": email}
+        )[0][0]
+        assert (
+            first.post(f"/console/a/account/sessions/{stranger[:16]}/end", data={"csrf_token": first_csrf}).status_code
+            == 404
+        )
+        assert first.post(f"/console/a/account/sessions/{own}/end", data={"csrf_token": first_csrf}).status_code == 303
+        assert httpx.get(f"{server.base_url}/console/a/integrations", cookies=mine).status_code == 303
+    finally:
+        first.close()
+        second.close()

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from openxp.web.console import connected, entry, integrations, keys
+from openxp.web.console import account, admins, connected, entry, integrations, keys
 
 
 async def _slash(request: Request) -> Response:
@@ -34,4 +34,10 @@ def routes() -> list[BaseRoute]:
         Route(f"{t}/keys", keys.list_page, methods=["GET"]),
         Route(f"{t}/keys", keys.create, methods=["POST"]),
         Route(f"{t}/keys/{{key}}/{{action}}", keys.act, methods=["POST"]),
+        Route(f"{t}/admins", admins.list_page, methods=["GET"]),
+        Route(f"{t}/admins", admins.create, methods=["POST"]),
+        Route(f"{t}/admins/{{account_id}}/{{action}}", admins.act, methods=["POST"]),
+        Route(f"{t}/account", account.page, methods=["GET"]),
+        Route(f"{t}/account/password", account.change_password, methods=["POST"]),
+        Route(f"{t}/account/sessions/{{ref}}/end", account.end_session, methods=["POST"]),
     ]
