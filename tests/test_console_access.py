@@ -15,17 +15,14 @@ import httpx
 import pytest
 
 from tests.support import flow
-from tests.support.console import csrf_of, sign_in
+from tests.support.console import add_admin, csrf_of, sign_in
 from tests.support.server import PASSWORD, Server, destroy_server, make_server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     srv = make_server()
-    srv.admins["ownerA"] = srv.cli_json(
-        "admin", "create", "--tenant", "a", "--email", "ownera@example.com", "--password-stdin", "--role", "owner",
-        stdin=PASSWORD + "\n",
-    ) | {"password": PASSWORD}  # fmt: skip
+    add_admin(srv, "ownerA", "ownera@example.com", "owner")
     try:
         yield srv
     finally:
@@ -306,9 +303,7 @@ def test_owner_manages_admins_and_the_last_owner_stays(server: Server) -> None:
 
 def test_changing_the_password_ends_the_other_sessions(server: Server) -> None:
     email = "pw-changer@example.com"
-    server.admins["pw"] = server.cli_json(
-        "admin", "create", "--tenant", "a", "--email", email, "--password-stdin", stdin=PASSWORD + "\n"
-    ) | {"password": PASSWORD}
+    add_admin(server, "pw", email, "admin")
     first, first_csrf = sign_in(server, "a", "pw")
     second, _ = sign_in(server, "a", "pw")
     try:

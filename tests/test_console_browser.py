@@ -15,11 +15,8 @@ import base64
 import os
 import re
 import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -27,10 +24,10 @@ import pytest
 
 from tests.support import flow
 from tests.support.axe import violations
+from tests.support.chromium import CHROMIUM, LAUNCH_ARGS, callback_server
+from tests.support.console import add_admin
 from tests.support.server import PASSWORD, Server, backend, destroy_server, make_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 if not CHROMIUM.exists() and os.environ.get("CI") != "true":
@@ -39,40 +36,17 @@ if not CHROMIUM.exists() and os.environ.get("CI") != "true":
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 
-class _Callback(BaseHTTPRequestHandler):
-    """Stands in for the integration's server."""
-
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>Integration</title><h1>Callback received</h1>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture(scope="module")
 def callback_url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/cb"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with callback_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     srv = make_server()
-    for label, role in (("newadmin", "admin"), ("owner", "owner")):
-        srv.admins[label] = srv.cli_json(
-            "admin", "create", "--tenant", "a", "--email", f"{label}@a.example.com", "--password-stdin",
-            "--role", role, stdin=PASSWORD + "\n",
-        ) | {"password": PASSWORD}  # fmt: skip
+    add_admin(srv, "newadmin", "newadmin@a.example.com", "admin")
+    add_admin(srv, "owner", "owner@a.example.com", "owner")
     try:
         yield srv
     finally:
@@ -123,7 +97,7 @@ def test_the_story_of_a_new_admin(server: Server, chromium: Browser, callback_ur
 
     # Sign in, with a wrong password first: the error sits with the form.
     page.goto(f"{server.base_url}/console/a/")
-    expect(page.get_by_role("heading", name="Sign in to the a console")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign in to the console of tenant a")).to_be_visible()
     accessible(page, "sign-in")
     shot(page, "sign-in")
     page.get_by_label("Email").fill(server.admins["newadmin"]["email"])

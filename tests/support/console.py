@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.support.server import Server
+from tests.support.server import PASSWORD, Server
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -35,3 +35,12 @@ def sign_in(server: Server, tenant: str, admin: str, password: str | None = None
     landing = http.get(done.headers["location"])
     assert landing.status_code == 200, landing.text
     return http, csrf_of(landing.text)
+
+
+def add_admin(server: Server, label: str, email: str, role: str) -> None:
+    """A tenant-a account made by ``openxp admin create``, as ``server.admins[label]``."""
+    created = server.cli_json(
+        "admin", "create", "--tenant", "a", "--email", email, "--password-stdin", "--role", role,
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    server.admins[label] = created | {"password": PASSWORD}

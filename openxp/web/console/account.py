@@ -38,7 +38,8 @@ async def change_password(ctx: Console) -> Response:
     try:
         account_store.validate_password(new)
     except Invalid as exc:
-        errors["new_password"] = f"{str(exc).capitalize()}."
+        message = str(exc)
+        errors["new_password"] = f"{message[:1].upper()}{message[1:]}."
     if new != ctx.form.get("confirm_password", ""):
         errors["confirm_password"] = "The two new passwords differ."
     async with ctx.rt.password_slots:

@@ -71,7 +71,8 @@ async def create(ctx: Console) -> Response:
         try:
             client_store.validate_redirect_uri(uri)
         except Invalid as exc:
-            errors.setdefault("redirect_uris", f"{str(exc)[:300]}.")
+            message = str(exc)[:300]
+            errors.setdefault("redirect_uris", f"{message[:1].upper()}{message[1:]}.")
     if not values["scopes"]:
         errors["scopes"] = "Choose at least one scope."
     if errors:
