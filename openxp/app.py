@@ -33,7 +33,7 @@ from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
 from openxp.store import Database, housekeeping
-from openxp.web import docs, pages
+from openxp.web import console, docs, pages
 from openxp.web.headers import SecurityHeaders
 from openxp.xapi.routes import mount as xapi_mount
 
@@ -76,6 +76,7 @@ def _routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/docs", docs.index, methods=["GET"]),
         Route("/docs/{name}", docs.guide, methods=["GET"]),
+        *console.routes(),
         # Last: whatever /api/... no route above took gets ClearXP's 404/405.
         *(Route(path, unrouted, methods=ALL_METHODS) for path in ("/api", "/api/{rest:path}")),
     ]

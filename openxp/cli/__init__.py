@@ -235,6 +235,7 @@ def quickstart(host: str = HOST_OPTION, port: int = PORT_OPTION) -> None:
                     f"  {base}/auth/oauth/authorize?client_id={demo['client_id']}"
                     f"&redirect_uri={demo['redirect_uri']}&response_type=code",
                     "Then follow docs/integrating.md from step 3.",
+                    f"The tenant console (same admin): {base}/console/{demo['tenant']}/",
                     f"The operator commands are `{run} ...` (`{run} --help`); {_where_from(run)}",
                     "",
                 ]

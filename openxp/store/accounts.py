@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from openxp import crypto
 from openxp.store import grants as grant_store
+from openxp.store import sessions as session_store
 from openxp.store.db import Connection, now
 from openxp.store.errors import AlreadyExists, Invalid, NotFound
 from openxp.store.models import accounts, sessions
@@ -63,14 +64,24 @@ def validate_password(password: str) -> None:
         raise Invalid(f"passwords may have at most {crypto.MAX_PASSWORD_LENGTH} characters")
 
 
-async def create(conn: Connection, tenant_id: int, email: str, password: str, role: str = DEFAULT_ROLE) -> Account:
+async def create(
+    conn: Connection,
+    tenant_id: int,
+    email: str,
+    password: str,
+    role: str = DEFAULT_ROLE,
+    *,
+    password_hash: str | None = None,
+) -> Account:
+    """``password_hash``: the password already hashed by the caller (off the event loop and
+    outside the write transaction, as the console does); it must be of ``password``."""
     email = normalize_email(email)
     if not _EMAIL.fullmatch(email):
         raise Invalid(f"{email!r} is not an email address")
     if role not in ROLES:
         raise Invalid(f"unknown role {role!r}; roles: {', '.join(sorted(ROLES))}")
     validate_password(password)
-    password_hash = crypto.hash_password(password)
+    password_hash = password_hash or crypto.hash_password(password)
     t = now()
     try:
         result = await conn.execute(
@@ -144,3 +155,48 @@ async def set_password(conn: Connection, account_id: int, password: str) -> None
 async def set_password_hash(conn: Connection, account_id: int, password_hash: str) -> None:
     """Store a rehash of the same password (stronger parameters); sessions and grants stay."""
     await conn.execute(update(accounts).where(accounts.c.id == account_id).values(password_hash=password_hash))
+
+
+class LastOwner(Invalid):
+    """The change would leave the tenant without an enabled owner."""
+
+
+async def _lock_owners(conn: Connection, tenant_id: int) -> set[int]:
+    # FOR UPDATE on PostgreSQL, so two owners demoting each other at once cannot both pass the
+    # check; SQLite serialises writers anyway and ignores the clause.
+    rows = (
+        await conn.execute(
+            select(accounts.c.id)
+            .where(and_(accounts.c.tenant_id == tenant_id, accounts.c.role == "owner", accounts.c.disabled.is_(False)))
+            .with_for_update()
+        )
+    ).all()
+    return {r.id for r in rows}
+
+
+async def change_role(conn: Connection, account: Account, role: str) -> None:
+    if role not in ROLES:
+        raise Invalid(f"unknown role {role!r}; roles: {', '.join(sorted(ROLES))}")
+    owners = await _lock_owners(conn, account.tenant_id)
+    if role != "owner" and owners == {account.id}:
+        raise LastOwner("the last owner of a tenant cannot be demoted; make another admin owner first")
+    await conn.execute(update(accounts).where(accounts.c.id == account.id).values(role=role))
+
+
+async def disable_unless_last_owner(conn: Connection, account: Account) -> None:
+    owners = await _lock_owners(conn, account.tenant_id)
+    if owners == {account.id}:
+        raise LastOwner("the last owner of a tenant cannot be disabled; make another admin owner first")
+    await set_disabled(conn, account.id, True)
+
+
+async def change_own_password(conn: Connection, account_id: int, password_hash: str, keep_session: str) -> int:
+    """The admin's own change (current password checked by the caller): every other session
+    ends; the grants the admin approved stay (they are the tenant's integrations, and the
+    operator's ``admin set-password`` remains the reset that revokes everything)."""
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(password_hash=password_hash, password_changed_at=now())
+    )
+    return await session_store.end_other_sessions(conn, account_id, keep_session)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -60,6 +61,8 @@ accounts = Table(
     Column("created_at", Float, nullable=False),
     Column("password_changed_at", Float, nullable=False),
     UniqueConstraint("tenant_id", "email"),
+    # The console's three roles (migration 0007); anything else would be an account it cannot place.
+    CheckConstraint("role IN ('owner', 'admin', 'viewer')", name="role_known"),
 )
 
 clients = Table(

@@ -163,3 +163,41 @@ async def purge_interactions(conn: Connection, before: float) -> int:
 async def purge_sessions(conn: Connection, before: float) -> int:
     """Housekeeping: browser sessions that expired before ``before``."""
     return deleted(await conn.execute(delete(sessions).where(sessions.c.expires_at < before)))
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    ref: str  # the first 16 hex digits of the digest: names the session on a page, opens nothing
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+
+
+async def list_for_account(conn: Connection, account_id: int) -> list[tuple[str, SessionInfo]]:
+    """The account's live sessions, newest first, each with its full digest (for comparing)."""
+    rows = (
+        await conn.execute(
+            select(sessions)
+            .where(and_(sessions.c.account_id == account_id, sessions.c.expires_at > now()))
+            .order_by(sessions.c.created_at.desc())
+        )
+    ).all()
+    return [(r.id_hash, SessionInfo(r.id_hash[:16], r.created_at, r.last_seen_at, r.expires_at)) for r in rows]
+
+
+async def end_session_of_account(conn: Connection, account_id: int, ref: str) -> bool:
+    """End the account's session named by ``ref``; another account's is never touched."""
+    if len(ref) != 16 or any(ch not in "0123456789abcdef" for ch in ref):
+        return False
+    result = await conn.execute(
+        delete(sessions).where(and_(sessions.c.account_id == account_id, sessions.c.id_hash.startswith(ref)))
+    )
+    return deleted(result) > 0
+
+
+async def end_other_sessions(conn: Connection, account_id: int, keep_hash: str) -> int:
+    return deleted(
+        await conn.execute(
+            delete(sessions).where(and_(sessions.c.account_id == account_id, sessions.c.id_hash != keep_hash))
+        )
+    )

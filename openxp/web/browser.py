@@ -75,19 +75,27 @@ def origin_of(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def page_csp(form_targets: list[str] | None = None) -> str:
+def page_csp(form_targets: list[str] | None = None, script_nonce: str | None = None) -> str:
     actions = " ".join(["'self'", *(form_targets or [])])
+    # Scripts only by the page's own nonce (the console's copy button); none at all otherwise.
+    scripts = f"script-src 'nonce-{script_nonce}'; " if script_nonce else ""
     return (
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        f"default-src 'none'; {scripts}style-src 'self'; img-src 'self'; "
         f"form-action {actions}; frame-ancestors 'none'; base-uri 'none'"
     )
 
 
 def render(
-    name: str, context: dict[str, Any], *, status: int = 200, form_targets: list[str] | None = None
+    name: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    form_targets: list[str] | None = None,
+    script_nonce: str | None = None,
 ) -> HTMLResponse:
     html = templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": page_csp(form_targets)})
+    csp = page_csp(form_targets, script_nonce)
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": csp})
 
 
 def error_page(

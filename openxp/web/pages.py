@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -23,16 +22,14 @@ from openxp.store import clients as client_store
 from openxp.store import grants as grant_store
 from openxp.store import sessions as session_store
 from openxp.store import tenants as tenant_store
-from openxp.store import throttle
 from openxp.store.accounts import AUTHORIZE_INTEGRATIONS, Account
 from openxp.store.clients import Client
 from openxp.store.db import now
 from openxp.store.sessions import Interaction, Session
-from openxp.web import browser
+from openxp.web import browser, signin
 from openxp.web.forms import Refused, current_session, posted
 
 MAX_QUERY = 16 * 1024
-GENERIC_LOGIN_ERROR = "Incorrect email or password."
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -176,11 +173,6 @@ async def login(request: Request) -> Response:
         return refused.response
     email = form.get("email", "").strip()
     password = form.get("password", "")
-    ip = client_ip(request, rt.settings)
-    limits = rt.settings.rate_limits
-    # By digest: what was typed as the email may be a password typed into the wrong field.
-    account_key = f"login:{client.tenant_id}:{crypto.digest(account_store.normalize_email(email))[:32]}"
-    ip_key = f"login-ip:{ip}"
 
     def again(message: str, status: int = 200) -> Response:
         return _login_page(
@@ -194,62 +186,22 @@ async def login(request: Request) -> Response:
             status=status,
         )
 
-    def throttled(wait: float) -> Response:
-        audit.event("login_throttled", severity="high", tenant=tenant, ip=ip)
-        response = again("Too many failed sign-in attempts. Wait a few minutes, then try again.", status=429)
-        response.headers["Retry-After"] = str(int(wait) + 1)
+    try:
+        signed_in = await signin.sign_in(
+            rt,
+            request,
+            tenant_id=client.tenant_id,
+            tenant=tenant,
+            email=email,
+            password=password,
+            old_session_hash=session.id_hash,
+        )
+    except signin.SignInRefused as refused:
+        response = again(refused.message, status=refused.status)
+        if refused.retry_after is not None:
+            response.headers["Retry-After"] = str(refused.retry_after)
         return response
-
-    async with rt.db.read() as conn:
-        wait = max(await throttle.locked_for(conn, account_key), await throttle.locked_for(conn, ip_key))
-    if wait > 0:
-        return throttled(wait)
-
-    # Every attempt is counted as a failure before the hash (and refunded if it succeeds), so
-    # concurrent attempts cannot all pass the lock check above while the first are still
-    # hashing: past the budget the answer is 429 and no argon2 runs. The budget is the same as
-    # counting afterwards: ``limit`` failures, then the lock.
-    async with rt.db.write() as conn:
-        wait = max(
-            await throttle.record_failure(
-                conn, account_key, limit=limits.login_per_account + 1, window=limits.window, lockout=limits.lockout
-            ),
-            await throttle.record_failure(
-                conn, ip_key, limit=limits.login_per_ip + 1, window=limits.window, lockout=limits.lockout
-            ),
-        )
-    if wait > 0:
-        return throttled(wait)
-
-    account = None
-    if email and password and len(password) <= 1024 and len(email) <= 320:
-        async with rt.db.read() as conn:
-            account = await account_store.find(conn, client.tenant_id, email)
-    # Always one argon2 verification (a dummy hash for unknown emails), so timing
-    # does not tell which accounts exist (B-13).
-    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on,
-    # and at most OPENXP_ARGON2_CONCURRENCY at once per process (64 MiB each).
-    async with rt.password_slots:
-        verified = await run_in_threadpool(
-            crypto.verify_password, account.password_hash if account else None, password[:1024]
-        )
-    if not verified or account is None or account.disabled:
-        audit.event("login_failed", severity="warning", tenant=tenant, ip=ip, actor=account.email if account else None)
-        return again(GENERIC_LOGIN_ERROR)
-
-    rehashed = None
-    if crypto.password_needs_rehash(account.password_hash):
-        async with rt.password_slots:
-            rehashed = await run_in_threadpool(crypto.hash_password, password)
-    async with rt.db.write() as conn:
-        if rehashed is not None:
-            await account_store.set_password_hash(conn, account.id, rehashed)
-        await throttle.clear(conn, account_key)
-        await throttle.refund(conn, ip_key)
-        new_token = await session_store.replace_session(
-            conn, session.id_hash, account.id, rt.settings.session_absolute_ttl
-        )
-    audit.event("login_succeeded", tenant=tenant, account=account.id, ip=ip, actor=account.email)
+    account, new_token = signed_in.account, signed_in.token
 
     if not _eligible(account, client):
         async with rt.db.write() as conn:
