@@ -22,8 +22,7 @@ from openxp.store import documents as store
 from openxp.store import now
 from openxp.xapi import shape
 from openxp.xapi.endpoint import XContext, endpoint
-from openxp.xapi.errors import InvalidStatement, bad_request, not_found
-from openxp.xapi.errors import Unnamed as XAPIError
+from openxp.xapi.errors import BadRequest, DocumentConflict, InvalidStatement, NotFound, PreconditionFailed
 from openxp.xapi.params import query_params
 from openxp.xapi.validate import IFIS, UUID, Validator, timestamp
 
@@ -34,8 +33,8 @@ MAX_ATTEMPTS = 32
 JSON_TYPE = "application/json"
 
 
-def _precondition(message: str) -> XAPIError:
-    return XAPIError(412, "precondition_failed", message)
+def _precondition(message: str) -> PreconditionFailed:
+    return PreconditionFailed(message)
 
 
 def _etag(content: bytes) -> str:
@@ -58,19 +57,19 @@ def _since(params: dict[str, str]) -> float | None:
     try:
         return timestamp(params["since"].replace(" ", "+"), "since").timestamp()
     except InvalidStatement:
-        raise bad_request("since must be an ISO 8601 timestamp") from None
+        raise BadRequest("since must be an ISO 8601 timestamp") from None
 
 
 def _require(params: dict[str, str], *names: str) -> None:
     for name in names:
         if name not in params:
-            raise bad_request(f"the {name} parameter is required")
+            raise BadRequest(f"the {name} parameter is required")
 
 
 def _activity(params: dict[str, str]) -> str:
     _require(params, "activityId")
     if not shape.is_iri(params["activityId"]):
-        raise bad_request("activityId must be an IRI")
+        raise BadRequest("activityId must be an IRI")
     return params["activityId"]
 
 
@@ -79,7 +78,7 @@ def _key(kind: str, params: dict[str, str]) -> store.Key:
         _require(params, "activityId", "agent")
         registration = params.get("registration", "")
         if registration and not UUID.fullmatch(registration):
-            raise bad_request("registration must be a UUID")
+            raise BadRequest("registration must be a UUID")
         return store.Key(kind, _activity(params), shape.agent_param(params["agent"]), registration.lower())
     if kind == "activity_profile":
         return store.Key(kind, activity_id=_activity(params))
@@ -121,7 +120,7 @@ async def _document(request: Request, ctx: XContext, kind: str, id_param: str, a
                 return JSON(await store.ids(conn, tenant_id, key, _since(params)))
             found = await store.get(conn, tenant_id, key, doc_id)
         if found is None:
-            raise not_found("no such document")
+            raise NotFound("no such document")
         return Response(
             found.content,
             media_type=found.content_type,
@@ -129,7 +128,7 @@ async def _document(request: Request, ctx: XContext, kind: str, id_param: str, a
         )
     if method == "DELETE":
         if doc_id is None and kind != "state":
-            raise bad_request(f"the {id_param} parameter is required")
+            raise BadRequest(f"the {id_param} parameter is required")
         async with db.write() as conn:
             if doc_id is None:
                 _check_if_match(request, None)
@@ -142,7 +141,7 @@ async def _document(request: Request, ctx: XContext, kind: str, id_param: str, a
                     return Response(status_code=204)
         raise _too_busy()
     if doc_id is None:
-        raise bad_request(f"the {id_param} parameter is required")
+        raise BadRequest(f"the {id_param} parameter is required")
     sent = await read_body(request, MAX_DOCUMENT)
     sent_type = media_type(request) or "application/octet-stream"
     async with db.write() as conn:
@@ -164,8 +163,8 @@ async def _document(request: Request, ctx: XContext, kind: str, id_param: str, a
     raise _too_busy()
 
 
-def _too_busy() -> XAPIError:
-    return XAPIError(409, "conflict", "the document kept changing under concurrent writes; send the request again")
+def _too_busy() -> DocumentConflict:
+    return DocumentConflict("the document kept changing under concurrent writes; send the request again")
 
 
 def _check_if_match(request: Request, found: store.Document | None) -> None:
@@ -183,9 +182,9 @@ def _check_put(request: Request, ctx: XContext, kind: str, found: store.Document
     if guarded or (kind == "state" and not ctx.v2):
         return
     if found is not None:
-        raise XAPIError(409, "conflict", "the document exists: send If-Match with its ETag (or If-None-Match: *)")
+        raise DocumentConflict("the document exists: send If-Match with its ETag (or If-None-Match: *)")
     if not ctx.v2 and kind != "state":
-        raise bad_request("send If-Match or If-None-Match: * when writing a profile document")
+        raise BadRequest("send If-Match or If-None-Match: * when writing a profile document")
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
@@ -200,12 +199,12 @@ def _merge(found: store.Document | None, content: bytes, content_type: str) -> t
     """POST: merge the top-level keys of two JSON objects (new values win)."""
     new = _json_object(content) if content_type == JSON_TYPE else None
     if content_type == JSON_TYPE and new is None:
-        raise bad_request("the document is declared application/json but is not a JSON object")
+        raise BadRequest("the document is declared application/json but is not a JSON object")
     if found is None:
         return content, content_type
     old = _json_object(found.content) if found.content_type == JSON_TYPE else None
     if new is None or old is None:
-        raise bad_request("POST merges JSON objects only; the stored or sent document is not one")
+        raise BadRequest("POST merges JSON objects only; the stored or sent document is not one")
     return shape.dumps({**old, **new}), JSON_TYPE
 
 
@@ -264,7 +263,7 @@ async def agents(request: Request, ctx: XContext) -> Response:
     try:
         Validator(v2=True).agent(agent, "agent")
     except InvalidStatement:
-        raise bad_request("agent must be an Agent with one inverse functional identifier") from None
+        raise BadRequest("agent must be an Agent with one inverse functional identifier") from None
     person: dict[str, Any] = {"objectType": "Person"}
     if "name" in agent:
         person["name"] = [agent["name"]]

@@ -116,19 +116,3 @@ class DocumentConflict(XAPIError):
 class PreconditionFailed(XAPIError):
     status = 412
     code = "precondition_failed"
-
-
-class Unnamed(XAPIError):
-    """Status and code given where it is raised: only for ``xapi/documents.py``, which is being
-    moved onto the store at the same time; it should raise DocumentConflict and
-    PreconditionFailed instead, after which this class goes."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-# The same, for the same module: BadRequest(message) and NotFound(message).
-bad_request = BadRequest
-not_found = NotFound
