@@ -3,6 +3,10 @@
 "Last used" is when the grant last had a token issued (a code exchange or a refresh): the
 bearer check stays a read, so using a token writes nothing; a token lives minutes, so this
 is within one access-token lifetime of the integration's last call.
+
+Service-account grants (``client_credentials``: no approving admin, one per token) are not
+listed: the inner join on the approving account leaves them out; the Integrations page is where
+such a client is disabled, which ends all its tokens.
 """
 
 from __future__ import annotations
