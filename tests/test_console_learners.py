@@ -188,3 +188,14 @@ def test_results_are_paged(server: Server, admin: tuple[httpx.Client, str]) -> N
     assert "paged00@a.test" in first.text and "paged29@a.test" not in first.text and 'rel="next"' in first.text
     second = http.get("/console/a/learners", params={"name": "Paged", "page": "2"})
     assert "paged29@a.test" in second.text and "paged00@a.test" not in second.text and 'rel="prev"' in second.text
+
+
+def test_a_paste_over_the_form_limit_is_a_400_and_writes_nothing(
+    server: Server, admin: tuple[httpx.Client, str]
+) -> None:
+    http, csrf = admin
+    before = _learner_count(server)
+    rows = "".join(f"Big {i},big{i}@a.test\n" for i in range(1000))
+    big = _import(http, csrf, "confirm", "name,Email\n" + rows)
+    assert big.status_code == 400 and "form too large" in big.text
+    assert _learner_count(server) == before
