@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, text, update
 
 from openxp.store.db import Connection, now
 from openxp.store.models import learners
@@ -140,17 +140,26 @@ async def find(conn: Connection, tenant_id: int, identifier: str) -> LearnerRow 
     return LearnerRow(row.identifier, row.name, dict(row.attributes)) if row else None
 
 
+def _name_contains(text: str) -> ColumnElement[bool]:
+    """Learners whose name holds ``text``, ignoring case (``%`` and ``_`` match themselves)."""
+    return func.lower(learners.c.name).contains(text.lower(), autoescape=True)
+
+
 async def list_for_tenant(
     conn: Connection,
     tenant_id: int,
     limit: int = 100,
     skip: int = 0,
     where: ColumnElement[bool] | None = None,
+    name: str | None = None,
 ) -> list[LearnerRow]:
-    """One page of the tenant's learners in creation order, optionally filtered by ``where``."""
+    """One page of the tenant's learners in creation order, optionally filtered by ``where``
+    and by a part of the name (the console's search)."""
     condition = learners.c.tenant_id == tenant_id
     if where is not None:
         condition = and_(condition, where)
+    if name:
+        condition = and_(condition, _name_contains(name))
     rows = await conn.execute(
         select(learners.c.identifier, learners.c.name, learners.c.attributes)
         .where(condition)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from openxp.web.console import account, admins, connected, entry, integrations, keys
+from openxp.web.console import account, admins, connected, entry, integrations, keys, learners
 
 
 async def _slash(request: Request) -> Response:
@@ -34,6 +34,10 @@ def routes() -> list[BaseRoute]:
         Route(f"{t}/keys", keys.list_page, methods=["GET"]),
         Route(f"{t}/keys", keys.create, methods=["POST"]),
         Route(f"{t}/keys/{{key}}/{{action}}", keys.act, methods=["POST"]),
+        Route(f"{t}/learners", learners.search_page, methods=["GET"]),
+        Route(f"{t}/learners/view", learners.learner_page, methods=["GET"]),
+        Route(f"{t}/learners/import", learners.import_page, methods=["GET"]),
+        Route(f"{t}/learners/import", learners.import_post, methods=["POST"]),
         Route(f"{t}/admins", admins.list_page, methods=["GET"]),
         Route(f"{t}/admins", admins.create, methods=["POST"]),
         Route(f"{t}/admins/{{account_id}}/{{action}}", admins.act, methods=["POST"]),

@@ -39,6 +39,7 @@ NAV = [
     ("/integrations", "Integrations", policy.READ),
     ("/connected", "Connected integrations", policy.READ),
     ("/keys", "API keys", policy.READ),
+    ("/learners", "Learners", policy.READ),
     ("/admins", "Admins", policy.MANAGE_ADMINS),
     ("/account", "My account", policy.READ),
 ]
