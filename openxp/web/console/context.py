@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from openxp import audit
+from openxp.errors import OpenXPError
 from openxp.runtime import Runtime, client_ip, runtime
 from openxp.store import accounts as account_store
 from openxp.store import sessions as session_store
@@ -45,8 +46,11 @@ NAV = [
 ]
 
 
-class ConsoleNotFound(Exception):
+class ConsoleNotFound(OpenXPError):
     """An id in the URL that is not this tenant's (or not at all): always 404, never 403."""
+
+    status = 404
+    code = "not_found"
 
 
 @dataclass
