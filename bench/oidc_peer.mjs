@@ -1,7 +1,7 @@
 // The peer for openxp's benchmark: oidc-provider (npm) on 127.0.0.1.
 //
-// One confidential client (client_secret_basic), the authorization_code and
-// refresh_token grants, introspection, and an in-memory adapter backed by a
+// One confidential client (client_secret_basic), the authorization_code,
+// refresh_token and client_credentials grants, introspection, and an in-memory adapter backed by a
 // plain Map (unbounded: nothing is ever evicted). Before it listens it
 // pre-issues authorization codes, refresh tokens and access tokens through the
 // provider's own models and writes them, one per line, to --out, so the load
@@ -103,7 +103,7 @@ const provider = new Provider(ISSUER, {
       client_id: CLIENT_ID,
       client_secret: CLIENT_SECRET,
       redirect_uris: [REDIRECT_URI],
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'ES256',
@@ -114,6 +114,7 @@ const provider = new Provider(ISSUER, {
   findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   features: {
     devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
     introspection: {
       enabled: true,
       allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,

@@ -80,6 +80,7 @@ def ratios(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for name in ("sqlite", "pg1", "pg2"):
         add(f"{name} code exchange / oidc-provider", f"{name}:code", "peer:code", 2.0)
         add(f"{name} refresh / oidc-provider", f"{name}:refresh", "peer:refresh", 2.0)
+        add(f"{name} client credentials / oidc-provider", f"{name}:client_credentials", "peer:client_credentials", None)
         add(f"{name} introspection / oidc-provider", f"{name}:introspect", "peer:introspect", None)
         add(f"{name} Bearer /api / ceiling GET", f"{name}:api", "ceiling:get", 0.8)
         add(f"{name} Bearer /api / ceiling POST", f"{name}:api", "ceiling:post", None)

@@ -154,7 +154,7 @@ class Bench:
         self.services["peer"] = service
         service.start(timeout=300)
         files = {"codes": out / "codes.txt", "refresh": out / "refresh.txt", "access": out / "access.txt"}
-        info = service.info
+        info = service.info | {"service_id": service.info["client_id"], "service_secret": service.info["client_secret"]}
         self.targets += token_targets("peer", ops, info["token_path"], info["introspection_path"], info, files)
 
     def start_openxp(self, name: str, url: str, workers: int, seeded: Any) -> None:
@@ -191,6 +191,8 @@ class Bench:
             "client_id": seeded.client_id,
             "client_secret": seeded.client_secret,
             "redirect_uri": seeded.redirect_uri,
+            "service_id": seeded.service_id,
+            "service_secret": seeded.service_secret,
         }
         files = {"codes": seeded.codes, "refresh": seeded.refresh, "access": seeded.access}
         made = token_targets(name, ops, "/auth/oauth/token", "/auth/oauth/introspect", creds, files)

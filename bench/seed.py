@@ -46,6 +46,8 @@ class Seeded:
     client_id: str
     client_secret: str
     redirect_uri: str
+    service_id: str  # a service account: the client_credentials grant only
+    service_secret: str
     codes: Path
     refresh: Path
     access: Path
@@ -174,6 +176,10 @@ async def _seed(url: str, out: Path, n_codes: int, n_refresh: int, n_access: int
                 conn, tenant_id=tenant.id, name="bench client", redirect_uris=[REDIRECT_URI]
             )
             assert secret is not None
+            service, service_secret = await client_store.create(
+                conn, tenant_id=tenant.id, name="bench service", redirect_uris=[], grant_types=["client_credentials"]
+            )
+            assert service_secret is not None
             owner = _Owner(tenant.id, client.id, account.id, scopes.join(client.default_scopes))
 
             # The reference rows, written exactly as the server writes them.
@@ -212,7 +218,17 @@ async def _seed(url: str, out: Path, n_codes: int, n_refresh: int, n_access: int
     files = {name: out / f"{name}.txt" for name in ("codes", "refresh", "access")}
     for name, values in (("codes", codes), ("refresh", refreshes), ("access", accesses)):
         files[name].write_text("".join(v + "\n" for v in values), encoding="ascii")
-    return Seeded(TENANT, client.client_id, secret, REDIRECT_URI, files["codes"], files["refresh"], files["access"])
+    return Seeded(
+        TENANT,
+        client.client_id,
+        secret,
+        REDIRECT_URI,
+        service.client_id,
+        service_secret,
+        files["codes"],
+        files["refresh"],
+        files["access"],
+    )
 
 
 def seed(url: str, out: Path, *, codes: int, refresh: int, access: int = 10) -> Seeded:

@@ -16,10 +16,10 @@ FORM = "application/x-www-form-urlencoded"
 
 
 SERVICES = ("ceiling", "peer", "sqlite", "pg1", "pg2")
-OPENXP_OPS = ("code", "refresh", "introspect", "api", "xapi-post1", "xapi-post100", "xapi-get")
+OPENXP_OPS = ("code", "refresh", "client_credentials", "introspect", "api", "xapi-post1", "xapi-post100", "xapi-get")
 OPS = {
     "ceiling": ("get", "post"),
-    "peer": ("code", "refresh", "introspect"),
+    "peer": ("code", "refresh", "client_credentials", "introspect"),
     "sqlite": OPENXP_OPS,
     "pg1": OPENXP_OPS,
     "pg2": OPENXP_OPS,
@@ -36,6 +36,7 @@ OP_LABELS = {
     "post": "POST / (JSON body)",
     "code": "code exchange",
     "refresh": "refresh (rotating)",
+    "client_credentials": "client credentials",
     "introspect": "introspection",
     "api": "Bearer GET /api/auth/me",
     "xapi-post1": "POST /xapi/statements x1",
@@ -168,6 +169,12 @@ def token_targets(
         ),
         "introspect": Target(service, "introspect", "POST", introspect_path, f"token={access}", auth),
     }
+    # RFC 6749 4.4: the client acts for itself; openxp's is a service account of its own (its
+    # grant type allows nothing else), the peer's client has the grant beside the others.
+    service_auth = {"Authorization": _basic(creds["service_id"], creds["service_secret"]), "Content-Type": FORM}
+    made["client_credentials"] = Target(
+        service, "client_credentials", "POST", token_path, "grant_type=client_credentials", service_auth
+    )
     out = []
     for op in ops:
         if op in made:
