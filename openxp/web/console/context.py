@@ -39,6 +39,8 @@ NAV = [
     ("/integrations", "Integrations", policy.READ),
     ("/connected", "Connected integrations", policy.READ),
     ("/keys", "API keys", policy.READ),
+    ("/records", "Learning records", policy.READ),
+    ("/audit", "Audit log", policy.READ),
     ("/admins", "Admins", policy.MANAGE_ADMINS),
     ("/account", "My account", policy.READ),
 ]
