@@ -84,7 +84,8 @@ def chart(days: list[tuple[int, int]]) -> dict[str, Any]:
         )  # fmt: skip
     return {
         "bars": bars,
-        "labels": [b for i, b in enumerate(bars) if i % 7 == 0 or i == len(bars) - 1],
+        # Every 7th day, and the last day unless that would overlap the label before it.
+        "labels": [b for i, b in enumerate(bars) if i % 7 == 0 or (i == len(bars) - 1 and i % 7 >= 4)],
         "total": sum(count for _, count in days),
         "top": top,
         "width": CHART_WIDTH,
