@@ -84,8 +84,8 @@ def chart(days: list[tuple[int, int]]) -> dict[str, Any]:
         )  # fmt: skip
     return {
         "bars": bars,
-        # Every 7th day, and the last day unless that would overlap the label before it.
-        "labels": [b for i, b in enumerate(bars) if i % 7 == 0 or (i == len(bars) - 1 and i % 7 >= 4)],
+        # A label centred under every 7th bar, none at the edges (a centred label there is cut off).
+        "labels": [b for i, b in enumerate(bars) if i % 7 == 2 and i < len(bars) - 2],
         "total": sum(count for _, count in days),
         "top": top,
         "width": CHART_WIDTH,
