@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from openxp.web.console import account, admins, connected, entry, integrations, keys, learners
+from openxp.web.console import account, admins, audit_log, connected, entry, integrations, keys, learners, records
 
 
 async def _slash(request: Request) -> Response:
@@ -41,6 +41,10 @@ def routes() -> list[BaseRoute]:
         Route(f"{t}/admins", admins.list_page, methods=["GET"]),
         Route(f"{t}/admins", admins.create, methods=["POST"]),
         Route(f"{t}/admins/{{account_id}}/{{action}}", admins.act, methods=["POST"]),
+        Route(f"{t}/records", records.page, methods=["GET"]),
+        Route(f"{t}/records/{{statement_id}}", records.detail, methods=["GET"]),
+        Route(f"{t}/audit", audit_log.page, methods=["GET"]),
+        Route(f"{t}/audit.csv", audit_log.export, methods=["GET"]),
         Route(f"{t}/account", account.page, methods=["GET"]),
         Route(f"{t}/account/password", account.change_password, methods=["POST"]),
         Route(f"{t}/account/sessions/{{ref}}/end", account.end_session, methods=["POST"]),

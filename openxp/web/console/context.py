@@ -41,6 +41,8 @@ NAV = [
     ("/connected", "Connected integrations", policy.READ),
     ("/keys", "API keys", policy.READ),
     ("/learners", "Learners", policy.READ),
+    ("/records", "Learning records", policy.READ),
+    ("/audit", "Audit log", policy.READ),
     ("/admins", "Admins", policy.MANAGE_ADMINS),
     ("/account", "My account", policy.READ),
 ]
