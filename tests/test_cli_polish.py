@@ -132,7 +132,8 @@ def test_commands_are_quiet_on_stderr_unless_asked(server: Server, tenant: dict[
     records = [
         json.loads(line.split(" openxp.audit ", 1)[1]) for line in loud.stderr.splitlines() if "openxp.audit" in line
     ]
-    assert [r["event"] for r in records] == ["operator_command"], loud.stderr
+    # The command's own record and the change it made (persisted to the audit log since issue 12).
+    assert [r["event"] for r in records] == ["apikey_rotated", "operator_command"], loud.stderr
     assert secret not in loud.stderr
     by_env = subprocess.run(
         [*OPENXP, "tenant", "create", name + "-env", "--json"],
