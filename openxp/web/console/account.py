@@ -17,7 +17,7 @@ from openxp.web.console.policy import READ
 async def _page(ctx: Console, errors: dict[str, str], *, status: int = 200) -> Response:
     async with ctx.rt.db.read() as conn:
         found = await session_store.list_for_account(conn, ctx.account.id)
-    listed = [(info, digest == ctx.session.id_hash) for digest, info in found]
+    listed = [(info, crypto.equals(digest, ctx.session.id_hash)) for digest, info in found]
     return ctx.render(
         "account.html",
         {"sessions": listed, "errors": errors, "done": ctx.request.query_params.get("done", "")[:20]},
