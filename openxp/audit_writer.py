@@ -138,9 +138,15 @@ class AuditWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write everything queued, batch by batch; on a failure, keep the rest for the next turn."""
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+        """Write what is queued now, batch by batch; on a failure, keep the rest for the next turn.
+
+        Only what is queued when it starts: the requests served while a batch is written add
+        records one at a time, and taking those too would write a transaction per request (each
+        write yields to them), which cost the code exchange a quarter of its time (issue 12)."""
+        due = len(self._queue)
+        while due > 0 and self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self.batch, due, len(self._queue)))]
+            due -= len(batch)
             try:
                 async with self.db.write() as conn:
                     await audit_store.insert_many(conn, await self._resolver.rows(conn, batch))

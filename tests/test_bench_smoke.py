@@ -87,3 +87,21 @@ def test_bench_smoke_run_prints_every_target() -> None:
     pids = [int(pid) for pid in re.findall(r"is up: pid (\d+)", result.stderr)]
     assert len(pids) == len(services), result.stderr[-2000:]
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()], f"servers left running: {pids}"
+
+
+@pytest.mark.skipif(backend() != "sqlite", reason="an in-process SQLite measurement: run once")
+def test_audit_cost_runs_both_modes() -> None:
+    """``bench.audit_cost`` (issue 12's budget) runs with the writer on and off and prints the
+    difference; wall time at a tiny size, since callgrind would take minutes. No threshold."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.audit_cost", "--seconds", "--large", "60", "--pairs", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mode in ("off", "on"):
+        assert re.search(rf"^audit log {mode}: +[\d,]+ us \(wall\) per code exchange$", result.stdout, re.M), result.stdout
+    assert "cost of the audit log:" in result.stdout, result.stdout

@@ -59,6 +59,7 @@ async def handle(conn: Connection, settings: Settings, client: Client, params: d
         raise InvalidGrant("the authorization is no longer valid")
 
     issued = await tokens.issue(conn, settings, grant, grant.scope, "refresh_token" in client.grant_types)
-    audit.event("code_redeemed", grant=grant.grant_id, client_id=client.client_id, tenant=grant.tenant)
+    # One record per exchange, not a "code redeemed" beside it: the grant ties it to its
+    # ``code_issued``, and a second record would cost the hottest path its price again (issue 12).
     audit.event("token_issued", grant=grant.grant_id, client_id=client.client_id, tenant=grant.tenant, via=GRANT_TYPE)
     return issued
