@@ -103,5 +103,6 @@ def test_audit_cost_runs_both_modes() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for mode in ("off", "on"):
-        assert re.search(rf"^audit log {mode}: +[\d,]+ us \(wall\) per code exchange$", result.stdout, re.M), result.stdout
+        line = rf"^audit log {mode}: +[\d,]+ us \(wall\) per code exchange$"
+        assert re.search(line, result.stdout, re.M), result.stdout
     assert "cost of the audit log:" in result.stdout, result.stdout

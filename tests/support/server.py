@@ -186,27 +186,19 @@ def destroy_server(server: Server) -> None:
 
 
 def provision_fixtures(server: Server) -> None:
-    """SECURITY.md section 0: tenants a and b, their admins and clients c1, c2, cm, cq, cb."""
+    """SECURITY.md section 0: tenants a and b, their admins and clients c1, c2, cm, cq, cb.
+    Made by openxp's own commands, in one process (``tests/support/cli_batch.py``)."""
+    batch: list[tuple[dict[str, Any], str, list[str], str | None]] = []
     for tenant in ("a", "b"):
-        server.tenants[tenant] = server.cli_json("tenant", "create", tenant)["name"]
+        batch.append((server.tenants, tenant, ["tenant", "create", tenant], None))
     for name, tenant, role in (
         ("adminA", "a", "admin"),
         ("adminB", "b", "admin"),
         ("viewerA", "a", "viewer"),
     ):
         email = f"{name.lower()}@example.com"
-        server.admins[name] = server.cli_json(
-            "admin",
-            "create",
-            "--tenant",
-            tenant,
-            "--email",
-            email,
-            "--password-stdin",
-            "--role",
-            role,
-            stdin=PASSWORD + "\n",
-        ) | {"password": PASSWORD}
+        args = ["admin", "create", "--tenant", tenant, "--email", email, "--password-stdin", "--role", role]
+        batch.append((server.admins, name, args, PASSWORD + "\n"))
     specs: dict[str, tuple[str, list[str], list[str]]] = {
         "c1": ("a", ["https://app.a.test/cb"], []),
         "c2": ("a", ["https://app2.a.test/cb"], []),
@@ -225,6 +217,26 @@ def provision_fixtures(server: Server) -> None:
         args = ["client", "create", "--tenant", tenant, "--name", f"Client {label}"]
         for uri in uris:
             args += ["--redirect-uri", uri]
-        server.clients[label] = server.cli_json(*args, *extra)
+        batch.append((server.clients, label, [*args, *extra], None))
     for label, tenant in (("KA", "a"), ("KB", "b")):
-        server.apikeys[label] = server.cli_json("apikey", "create", "--tenant", tenant, "--name", label)
+        batch.append((server.apikeys, label, ["apikey", "create", "--tenant", tenant, "--name", label], None))
+    commands = [[[*args, "--json"], stdin] for _, _, args, stdin in batch]
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.cli_batch"],
+        env=server.env,
+        input=json.dumps(commands),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=server.data_dir,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"provisioning failed: {result.stderr}")
+    for (where, label, args, _), out in zip(batch, json.loads(result.stdout), strict=True):
+        made = json.loads(out)
+        if args[0] == "tenant":
+            where[label] = made["name"]
+        elif args[0] == "admin":
+            where[label] = made | {"password": PASSWORD}
+        else:
+            where[label] = made
