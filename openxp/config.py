@@ -124,6 +124,9 @@ class Settings:
     launch_token_ttl: int = 4 * 3600
     session_idle_ttl: int = 30 * 60
     session_absolute_ttl: int = 12 * 3600
+    # Seconds after the admin last typed the password (sign-in or re-authentication) during which
+    # the console's sensitive actions ask for it no more (L-10); 0 asks every time.
+    console_reauth_window: int = 300
     interaction_ttl: int = 600
     tenant_domain: str | None = None
     trusted_proxies: frozenset[str] = frozenset()
@@ -197,6 +200,8 @@ class Settings:
             xapi_default_version=xapi_default,
             rate_limits=limits,
             **_ints(env, _WHOLE_NUMBER_VARIABLES, cls),
-            # 0 keeps every event, so this one alone may be 0.
+            # These two may be 0: 0 keeps every audit event; 0 asks for the password before every
+            # sensitive console action.
             audit_retention_days=_int(env, "OPENXP_AUDIT_RETENTION_DAYS", cls.audit_retention_days, minimum=0),
+            console_reauth_window=_int(env, "OPENXP_CONSOLE_REAUTH_SECONDS", cls.console_reauth_window, minimum=0),
         )

@@ -6,16 +6,18 @@ runs the authorization flow with it, sees it under Connected integrations, revok
 integration's next API call is 401; then creates an API key, posts a statement with it, and
 sees the key's last use. Screenshots go to artifacts/screenshots/ (kept out of git).
 Security cases: L-01 (CSP in force: the nonce'd copy script runs, nothing else), L-11 (the
-secret is shown once), B-12 (sign-out).
+secret is shown once), B-12 (sign-out), L-10 (the password prompt before a sensitive action).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -236,6 +238,49 @@ def test_owner_pages_and_narrow_screens(server: Server, chromium: Browser) -> No
     page.get_by_role("button", name="Create admin").click()
     expect(page.get_by_role("status")).to_have_text("The admin was created.")
     shot(page, "admins")
+    page.context.close()
+
+
+def test_L10_the_password_prompt_keeps_what_was_typed(server: Server, chromium: Browser) -> None:
+    """L-10: outside the re-auth window, creating a confidential integration shows the password
+    prompt (accessible, no sideways scrolling at 375 px); a wrong password is reported next to the
+    field, and the right one creates the integration exactly as typed, two redirect URIs on two
+    lines included, without a script."""
+    page = _page(chromium)
+    sign_in(page, server, "owner")
+    (token,) = [c["value"] for c in page.context.cookies() if "session" in c["name"]]
+    # As if two hours had passed since sign-in (Playwright's loop holds this thread: SQL in another).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(
+            server.sql,
+            "UPDATE sessions SET authenticated_at = authenticated_at - 7200 WHERE id_hash = :h",
+            {"h": hashlib.sha256(token.encode()).hexdigest()},
+        ).result()
+    uris = ["https://one.prompted.a.test/cb", "https://two.prompted.a.test/cb"]
+    page.goto(f"{server.base_url}/console/a/integrations/new")
+    page.get_by_label("Name").fill("Prompted LMS")
+    page.get_by_label("Redirect URIs").fill("\n".join(uris))
+    page.get_by_role("button", name="Create integration").click()
+    expect(page.get_by_role("heading", name="Confirm your password")).to_be_visible()
+    expect(page.get_by_text("To create the integration Prompted LMS with a client secret")).to_be_visible()
+    accessible(page, "re-auth prompt")
+    shot(page, "reauth")
+    page.get_by_label("Your password").fill("not my password")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#reauth_password-error")).to_have_text("That is not your current password.")
+    expect(page.get_by_label("Your password")).to_have_attribute("aria-invalid", "true")
+    accessible(page, "re-auth prompt with an error")
+    shot(page, "reauth-error")
+    page.set_viewport_size({"width": 375, "height": 900})
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= 375, f"the prompt scrolls sideways at 375 px ({wide} px)"
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text("The integration was created.")
+    expect(page.locator("dl.facts")).to_contain_text(" ".join(uris))
+    (made,) = [c for c in server.cli_json("client", "list", "--tenant", "a")["clients"] if c["name"] == "Prompted LMS"]
+    assert made["redirect_uris"] == uris
     page.context.close()
 
 

@@ -152,7 +152,8 @@ refresh_tokens = Table(
 )
 
 # Browser sessions of admins on the login and consent pages. ``account_id`` is
-# NULL before login; logging in replaces the row (a new id, B-11).
+# NULL before login; logging in replaces the row (a new id, B-11). ``authenticated_at``: when the
+# admin last typed the password on it (sign-in, or a console re-authentication, L-10).
 sessions = Table(
     "sessions",
     metadata,
@@ -161,6 +162,7 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("last_seen_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+    Column("authenticated_at", Float, nullable=True),
     Index(None, "account_id"),
     Index(None, "expires_at"),
 )

@@ -23,6 +23,9 @@ class Session:
     id_hash: str
     account_id: int | None
     expires_at: float
+    # When the admin last typed the password on this session (sign-in or re-authentication);
+    # None before sign-in. Only the server writes it: the console's re-auth window reads it (L-10).
+    authenticated_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ async def start_session(conn: Connection, account_id: int | None, absolute_ttl: 
             created_at=t,
             last_seen_at=t,
             expires_at=t + absolute_ttl,
+            # A session made for an account is made by its sign-in: the password was just typed.
+            authenticated_at=t if account_id is not None else None,
         )
     )
     return token
@@ -60,11 +65,16 @@ async def load_session(conn: Connection, token: str, idle_ttl: int) -> Session |
     t = now()
     if row.expires_at <= t or row.last_seen_at + idle_ttl <= t:
         return None
-    return Session(row.id_hash, row.account_id, row.expires_at)
+    return Session(row.id_hash, row.account_id, row.expires_at, row.authenticated_at)
 
 
 async def touch_session(conn: Connection, id_hash: str) -> None:
     await conn.execute(update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now()))
+
+
+async def mark_authenticated(conn: Connection, id_hash: str) -> None:
+    """The session's admin typed the right password just now (a console re-authentication)."""
+    await conn.execute(update(sessions).where(sessions.c.id_hash == id_hash).values(authenticated_at=now()))
 
 
 async def end_session(conn: Connection, id_hash: str) -> None:

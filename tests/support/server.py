@@ -168,6 +168,9 @@ def make_server(
         "OPENXP_RATE_GRANT_FAILURES": "100000",
         "OPENXP_RATE_BASIC_PER_KEY": "100000",
         "OPENXP_RATE_BASIC_PER_IP": "100000",
+        # A module signs in to the console once and acts for minutes on a busy machine: its window
+        # for sensitive actions outlasts the module. The window is tested on its own server.
+        "OPENXP_CONSOLE_REAUTH_SECONDS": "3600",
         "PYTHONPATH": str(ROOT),
         **(extra_env or {}),
     }

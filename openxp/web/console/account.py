@@ -1,5 +1,8 @@
 """My account: change the password (the current one required; every other session ends), and
-the account's active sessions, each of which can be signed out."""
+the account's active sessions, each of which can be signed out.
+
+The current password is checked as a re-authentication (``signin.reauthenticate``, L-10): a wrong
+one counts toward the sign-in's lockout, so this form is no way around it to guess passwords."""
 
 from __future__ import annotations
 
@@ -10,19 +13,23 @@ from openxp import crypto
 from openxp.store import accounts as account_store
 from openxp.store import sessions as session_store
 from openxp.store.errors import Invalid
+from openxp.web import signin
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
 from openxp.web.console.policy import READ
 
 
-async def _page(ctx: Console, errors: dict[str, str], *, status: int = 200) -> Response:
+async def _page(ctx: Console, errors: dict[str, str], *, status: int = 200, retry_after: int | None = None) -> Response:
     async with ctx.rt.db.read() as conn:
         found = await session_store.list_for_account(conn, ctx.account.id)
     listed = [(info, crypto.equals(digest, ctx.session.id_hash)) for digest, info in found]
-    return ctx.render(
+    response = ctx.render(
         "account.html",
         {"sessions": listed, "errors": errors, "done": ctx.request.query_params.get("done", "")[:20]},
         status=status,
     )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @console_page(READ)
@@ -32,7 +39,7 @@ async def page(ctx: Console) -> Response:
 
 @console_page(READ)
 async def change_password(ctx: Console) -> Response:
-    current = ctx.form.get("current_password", "")[:1024]
+    current = ctx.form.get("current_password", "")
     new = ctx.form.get("new_password", "")
     errors: dict[str, str] = {}
     try:
@@ -42,11 +49,22 @@ async def change_password(ctx: Console) -> Response:
         errors["new_password"] = f"{message[:1].upper()}{message[1:]}."
     if new != ctx.form.get("confirm_password", ""):
         errors["confirm_password"] = "The two new passwords differ."
-    async with ctx.rt.password_slots:
-        verified = await run_in_threadpool(crypto.verify_password, ctx.account.password_hash, current)
-    if not verified:
-        ctx.audit("password_change_failed", severity="warning")
-        errors["current_password"] = "That is not your current password."
+    # Checked even when the new password is already refused, so every mistake shows at once.
+    try:
+        await signin.reauthenticate(
+            ctx.rt,
+            ctx.request,
+            tenant_id=ctx.tenant.id,
+            tenant=ctx.tenant.name,
+            account=ctx.account,
+            session_hash=ctx.session.id_hash,
+            password=current,
+            action="password_change",
+        )
+    except signin.SignInRefused as refused:
+        errors["current_password"] = refused.message
+        if refused.status == 429:
+            return await _page(ctx, errors, status=429, retry_after=refused.retry_after)
     if errors:
         return await _page(ctx, errors, status=400)
     async with ctx.rt.password_slots:

@@ -1,7 +1,8 @@
 """Admins (owners only): create an admin with a role, change a role, disable, enable.
 
 The tenant always keeps an enabled owner: demoting or disabling the last one is refused by the
-store, under a lock, so two owners cannot demote each other at once.
+store, under a lock, so two owners cannot demote each other at once. Every change here grants or
+takes away access, so each asks for the password outside the re-auth window (``reauth``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from openxp import crypto
 from openxp.store import accounts as account_store
 from openxp.store.accounts import Account
 from openxp.store.errors import AlreadyExists, Invalid
+from openxp.web.console import reauth
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
 from openxp.web.console.policy import MANAGE_ADMINS, ROLE_LABELS
 
@@ -69,6 +71,10 @@ async def create(ctx: Console) -> Response:
         errors["password"] = f"The password is too {'short' if len(password) < 12 else 'long'}: {exc}."
     if errors:
         return await _page(ctx, values, errors, status=400)
+    what = f"create the admin {email} ({ROLE_LABELS[role].lower()})"
+    refusal = await reauth.confirm(ctx, action="admin_create", what=what, back="/admins")
+    if refusal is not None:
+        return refusal
     try:
         async with ctx.rt.password_slots:
             # argon2 off the event loop, as at sign-in.
@@ -91,10 +97,17 @@ async def act(ctx: Console) -> Response:
     action = ctx.request.path_params["action"]
     if action not in ACTIONS:
         raise ConsoleNotFound
+    role = ctx.form.get("role", "")
+    if action == "role":
+        what = f"change the role of {target.email} to {ROLE_LABELS.get(role, role[:40])}"
+    else:
+        what = f"{action} {target.email}"
+    refusal = await reauth.confirm(ctx, action=f"admin_{action}", what=what, back="/admins")
+    if refusal is not None:
+        return refusal
     try:
         async with ctx.rt.db.write() as conn:
             if action == "role":
-                role = ctx.form.get("role", "")
                 await account_store.change_role(conn, target, role)
             elif action == "disable":
                 await account_store.disable_unless_last_owner(conn, target)
@@ -103,7 +116,7 @@ async def act(ctx: Console) -> Response:
     except Invalid as exc:
         return await _page(ctx, {"role": "admin"}, {}, status=400, problem=f"{str(exc)[:300]}.")
     if action == "role":
-        ctx.audit("admin_role_changed", account=target.id, email=target.email, role=ctx.form.get("role"))
+        ctx.audit("admin_role_changed", account=target.id, email=target.email, role=role)
     else:
         ctx.audit(f"admin_{action}d", account=target.id, email=target.email)
     return ctx.redirect(f"/admins?done={'changed' if action == 'role' else action + 'd'}")

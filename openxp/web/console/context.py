@@ -11,6 +11,7 @@ handler run, with a :class:`Console` that scopes everything it does to that tena
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,6 +73,13 @@ class Console:
     @property
     def csrf(self) -> str:
         return browser.csrf_token(self.token)
+
+    @property
+    def recently_authenticated(self) -> bool:
+        """The admin typed the password on this session (sign-in or re-authentication) within the
+        re-auth window (L-10). The time is the server's, stored with the session."""
+        at = self.session.authenticated_at
+        return at is not None and time.time() - at < self.rt.settings.console_reauth_window
 
     def may(self, permission: str) -> bool:
         return policy.allows(self.account.role, permission)

@@ -1,5 +1,7 @@
 """Integrations: the tenant's OAuth clients. List, create (the secret shown once), disable,
-enable, rotate the secret, delete; the same store functions as ``openxp client ...``."""
+enable, rotate the secret, delete; the same store functions as ``openxp client ...``. Creating a
+confidential client and rotating a secret hand out a secret: both ask for the password outside the
+re-auth window (``reauth``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from starlette.responses import Response
 from openxp.store import clients as client_store
 from openxp.store.clients import Client
 from openxp.store.errors import Invalid
-from openxp.web.console import forms
+from openxp.web.console import forms, reauth
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
 from openxp.web.console.policy import MANAGE, READ
 
@@ -77,6 +79,11 @@ async def create(ctx: Console) -> Response:
         errors["scopes"] = "Choose at least one scope."
     if errors:
         return _new_form(ctx, values, errors, status=400)
+    if values["kind"] == "confidential":
+        what = f"create the integration {values['name']} with a client secret"
+        refusal = await reauth.confirm(ctx, action="client_create", what=what, back="/integrations/new")
+        if refusal is not None:
+            return refusal
     grant_types = ["authorization_code", "refresh_token"] if values["refresh"] else ["authorization_code"]
     try:
         async with ctx.rt.db.write() as conn:
@@ -109,6 +116,12 @@ async def act(ctx: Console) -> Response:
     if action not in ACTIONS:
         raise ConsoleNotFound
     if action == "rotate":
+        if client.confidential:
+            back = f"/integrations/{client.client_id}"
+            what = f"rotate the client secret of {client.name}"
+            refusal = await reauth.confirm(ctx, action="client_secret_rotate", what=what, back=back)
+            if refusal is not None:
+                return refusal
         try:
             async with ctx.rt.db.write() as conn:
                 secret = await client_store.rotate_secret(conn, client)

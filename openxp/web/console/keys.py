@@ -1,5 +1,6 @@
 """API keys: the deprecated Basic credentials. Create with scopes (the secret shown once),
-disable, enable, rotate, last use; the page says plainly that Basic is on its way out."""
+disable, enable, rotate, last use; the page says plainly that Basic is on its way out. Creating
+and rotating hand out a secret: both ask for the password outside the re-auth window (``reauth``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.responses import Response
 from openxp.store import apikeys as key_store
 from openxp.store.apikeys import ApiKey
 from openxp.store.errors import Invalid
-from openxp.web.console import forms
+from openxp.web.console import forms, reauth
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
 from openxp.web.console.policy import MANAGE, READ
 
@@ -57,6 +58,10 @@ async def create(ctx: Console) -> Response:
         errors["scopes"] = "Choose at least one scope."
     if errors:
         return await _page(ctx, values, errors, status=400)
+    what = f"create the API key {values['name']}"
+    refusal = await reauth.confirm(ctx, action="apikey_create", what=what, back="/keys")
+    if refusal is not None:
+        return refusal
     try:
         async with ctx.rt.db.write() as conn:
             key, secret = await key_store.create(conn, ctx.tenant.id, values["name"], values["scopes"])
@@ -73,6 +78,10 @@ async def act(ctx: Console) -> Response:
     if action not in ACTIONS:
         raise ConsoleNotFound
     if action == "rotate":
+        what = f"rotate the secret of the API key {key.name}"
+        refusal = await reauth.confirm(ctx, action="apikey_rotate", what=what, back="/keys")
+        if refusal is not None:
+            return refusal
         async with ctx.rt.db.write() as conn:
             secret = await key_store.rotate(conn, key.id)
         ctx.audit("apikey_rotated", key=key.key)
