@@ -14,6 +14,7 @@ from openxp.store import accounts as account_store
 from openxp.store import sessions as session_store
 from openxp.store.errors import Invalid
 from openxp.web import signin
+from openxp.web.console import reauth
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
 from openxp.web.console.policy import READ
 
@@ -51,16 +52,7 @@ async def change_password(ctx: Console) -> Response:
         errors["confirm_password"] = "The two new passwords differ."
     # Checked even when the new password is already refused, so every mistake shows at once.
     try:
-        await signin.reauthenticate(
-            ctx.rt,
-            ctx.request,
-            tenant_id=ctx.tenant.id,
-            tenant=ctx.tenant.name,
-            account=ctx.account,
-            session_hash=ctx.session.id_hash,
-            password=current,
-            action="password_change",
-        )
+        await reauth.check_password(ctx, current, "password_change")
     except signin.SignInRefused as refused:
         errors["current_password"] = refused.message
         if refused.status == 429:

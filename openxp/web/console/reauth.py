@@ -50,6 +50,21 @@ def _prompt(ctx: Console, what: str, back: str, *, error: str = "", status: int)
     )
 
 
+async def check_password(ctx: Console, password: str, action: str) -> None:
+    """The signed-in admin's own password, throttled and audited as a sign-in is (the same
+    counters and lockout); raises ``signin.SignInRefused``. A success opens the window again."""
+    await signin.reauthenticate(
+        ctx.rt,
+        ctx.request,
+        tenant_id=ctx.tenant.id,
+        tenant=ctx.tenant.name,
+        account=ctx.account,
+        session_hash=ctx.session.id_hash,
+        password=password,
+        action=action,
+    )
+
+
 async def confirm(ctx: Console, *, action: str, what: str, back: str) -> Response | None:
     """None when the sensitive ``action`` may be done now; otherwise the answer to send instead,
     and nothing was changed. ``what`` completes "To ..., enter your password" on the prompt;
@@ -63,16 +78,7 @@ async def confirm(ctx: Console, *, action: str, what: str, back: str) -> Respons
         # 403: the session is understood but is not enough for this action until the password.
         return _prompt(ctx, what, back, status=403)
     try:
-        await signin.reauthenticate(
-            ctx.rt,
-            ctx.request,
-            tenant_id=ctx.tenant.id,
-            tenant=ctx.tenant.name,
-            account=ctx.account,
-            session_hash=ctx.session.id_hash,
-            password=password,
-            action=action,
-        )
+        await check_password(ctx, password, action)
     except signin.SignInRefused as refused:
         response = _prompt(ctx, what, back, error=refused.message, status=refused.status)
         if refused.retry_after is not None:
