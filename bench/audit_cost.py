@@ -17,6 +17,7 @@ as it does at the few hundred exchanges a second it is built for.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -44,9 +45,17 @@ def _child(mode: str, n: int) -> None:
     bench.profile.main()
 
 
+# A fixed string-hash seed: dict layouts, hence instruction counts, then repeat from run to run.
+_ENV = os.environ | {"PYTHONHASHSEED": "0"}
+
+
 def _us_per_request(mode: str, n: int) -> float:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.audit_cost", "--child", mode, str(n)], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bench.audit_cost", "--child", mode, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_ENV,
     ).stdout
     found = re.search(r"(\d+) us/request", out)
     assert found, out
@@ -71,6 +80,7 @@ def _instructions(mode: str, n: int) -> float:
             capture_output=True,
             text=True,
             check=True,
+            env=_ENV,
         )
     found = re.search(r"Collected : (\d+)", run.stderr)
     assert found, run.stderr[-2000:]
