@@ -8,6 +8,7 @@ session's token opens nothing), input limits (an over-limit file is a 413 and wr
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -105,6 +106,12 @@ def test_an_expired_token_is_refused(server: Server, admin: tuple[httpx.Client, 
     server.sql("UPDATE staged_imports SET expires_at = created_at - 1")
     assert _confirm(http, csrf, token).status_code == 404
     assert _count(server, " AND learners.identifier = 'late@a.test'") == 0
+    # Housekeeping (the routine `serve` runs too) purges the expired staged file, and only it.
+    live = _token(_upload(http, csrf, b"name,Email\nLive One,live@a.test\n"))
+    purged = json.loads(server.cli("purge", "--grace", "0", "--json").stdout)["purged"]
+    assert purged["staged_imports"] >= 1
+    assert int(server.sql("SELECT count(*) FROM staged_imports WHERE expires_at < created_at")[0][0]) == 0
+    assert "The import ran." in _confirm(http, csrf, live).text
 
 
 def test_csrf_missing_on_the_multipart_post_is_403(server: Server, admin: tuple[httpx.Client, str]) -> None:  # noqa: F811
