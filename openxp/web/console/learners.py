@@ -294,6 +294,22 @@ async def import_post(ctx: Console) -> Response:
     )
 
 
+_RUNNING: set[asyncio.Task[tuple[Report, str]]] = set()
+
+
+async def _run_recorded(ctx: Console, data: bytes, progress: Callable[[Report], None]) -> tuple[Report, str]:
+    report, stopped = await _run(ctx, data, verify=False, progress=progress)
+    ctx.audit(
+        "learners_imported",
+        rows=report.rows,
+        new=report.new,
+        existing=report.existing,
+        errors=report.error_count,
+        written=report.written,
+    )
+    return report, stopped
+
+
 def _run_page(ctx: Console, data: bytes) -> Response:
     """The import, streamed: the page's head and "Importing…" at once, a line each chunk of rows,
     then the report, so that a large file shows it is moving (no script needed)."""
@@ -307,19 +323,15 @@ def _run_page(ctx: Console, data: bytes) -> Response:
         def progress(report: Report) -> None:
             lines.put_nowait(f'<p class="muted">{report.rows:,} rows read</p>\n')
 
-        task = asyncio.create_task(_run(ctx, data, verify=False, progress=progress))
+        # The run and its audit record go on if the browser leaves mid-way (the task is kept
+        # referenced until it ends): a half-reported import is still recorded.
+        task = asyncio.create_task(_run_recorded(ctx, data, progress))
+        _RUNNING.add(task)
+        task.add_done_callback(_RUNNING.discard)
         task.add_done_callback(lambda _: lines.put_nowait(None))
         while (line := await lines.get()) is not None:
             yield line.encode("utf-8")
         report, stopped = await task
-        ctx.audit(
-            "learners_imported",
-            rows=report.rows,
-            new=report.new,
-            existing=report.existing,
-            errors=report.error_count,
-            written=report.written,
-        )
         done = browser.templates.get_template("console/learners_import_report.html").render(
             console=ctx, report=report, stopped=stopped
         )
