@@ -105,6 +105,7 @@ _WHOLE_NUMBER_VARIABLES = {
     "xapi_max_statements": "OPENXP_XAPI_MAX_STATEMENTS",
     "xapi_max_parts": "OPENXP_XAPI_MAX_PARTS",
     "argon2_concurrency": "OPENXP_ARGON2_CONCURRENCY",
+    "console_import_max_bytes": "OPENXP_CONSOLE_IMPORT_MAX_BYTES",
 }
 
 
@@ -143,6 +144,8 @@ class Settings:
     argon2_concurrency: int = 4
     # How long the audit log keeps an event (housekeeping purges older ones); 0 keeps them forever.
     audit_retention_days: int = 365
+    # The largest CSV file the console's learner import takes in one upload (bytes).
+    console_import_max_bytes: int = 20 * 1024 * 1024
 
     @property
     def issuer(self) -> str:

@@ -40,9 +40,9 @@ def test_import_then_search_then_a_learner(server: Server, chromium: Browser) ->
     page.get_by_role("link", name="Import learners from CSV").click()
     page.get_by_role("button", name="Check the file").click()
     expect(page.locator("#csv-error")).to_be_visible()
-    expect(page.get_by_label("CSV")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Or paste the CSV")).to_have_attribute("aria-invalid", "true")
     accessible(page, "import with an error")
-    page.get_by_label("CSV").fill(CSV)
+    page.get_by_label("Or paste the CSV").fill(CSV)
     page.get_by_role("button", name="Check the file").click()
     expect(page.get_by_role("status")).to_have_text("Checked: nothing has been written yet.")
     expect(page.get_by_role("cell", name="Ada Lovelace")).to_be_visible()
@@ -68,6 +68,28 @@ def test_import_then_search_then_a_learner(server: Server, chromium: Browser) ->
     accessible(page, "learner")
     shot(page, "learner")
     assert not [e for e in errors if "Content Security Policy" in e], errors
+    page.context.close()
+
+
+def test_import_of_a_chosen_file(server: Server, chromium: Browser) -> None:
+    """The file input: choose a file, see its preview, confirm, see the streamed run's report."""
+    page = _page(chromium)
+    sign_in(page, server, "learner-admin")
+    page.goto(f"{server.base_url}/console/a/learners/import")
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "learners.csv", "mimeType": "text/csv", "buffer": b"name,Email\nFile Fay,fay@a.test\n"}]
+    )
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_role("status")).to_have_text("Checked: nothing has been written yet.")
+    expect(page.get_by_role("cell", name="File Fay")).to_be_visible()
+    accessible(page, "file import preview")
+    shot(page, "learners-import-file-preview")
+    page.get_by_role("button", name="Import these learners").click()
+    expect(page.get_by_role("heading", name="Importing…")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text("The import ran.")
+    expect(page.get_by_text("1 rows read")).to_be_visible()
+    accessible(page, "file import report")
+    shot(page, "learners-import-file-report")
     page.context.close()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from openxp.store import audit, grants, launches, sessions, throttle
+from openxp.store import audit, grants, launches, sessions, staged_imports, throttle
 from openxp.store.db import Connection, now
 
 # How often the server purges, in seconds.
@@ -31,6 +31,7 @@ PURGE_STEPS: list[tuple[str, PurgeStep]] = [
     ("interactions", sessions.purge_interactions),
     ("sessions", sessions.purge_sessions),
     ("short_lived_credentials", launches.purge_dead),
+    ("staged_imports", staged_imports.purge_expired),
     # Failure counters whose window began before the cutoff and whose lock has lifted (the grace
     # is longer than any sensible OPENXP_RATE_WINDOW, so a counter still counting is kept).
     ("throttles", throttle.purge_stale),

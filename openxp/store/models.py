@@ -358,3 +358,18 @@ audit_events = Table(
     # Retention deletes by age across tenants.
     Index(None, "at"),
 )
+
+# A CSV file uploaded to the console's learner import, kept between its preview and the confirm
+# (an hour at most): the confirm form carries only the token whose digest is ``id``. In the
+# database, not on disk, since several hosts may serve the same console.
+staged_imports = Table(
+    "staged_imports",
+    metadata,
+    Column("id", HASH, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("session_hash", HASH, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Index(None, "expires_at"),
+)

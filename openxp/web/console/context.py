@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openxp import audit
 from openxp.errors import OpenXPError
+from openxp.httpio import BodyTooLarge, media_type, read_body
 from openxp.runtime import Runtime, client_ip, runtime
 from openxp.store import accounts as account_store
 from openxp.store import sessions as session_store
@@ -65,6 +66,8 @@ class Console:
     token: str
     session: Session
     form: dict[str, str] = field(default_factory=dict)
+    # The bytes of the one file a multipart post carried (only routes that take uploads), or None.
+    upload: bytes | None = None
 
     @property
     def ip(self) -> str:
@@ -92,6 +95,12 @@ class Console:
         audit.event(name, tenant=self.tenant.name, actor=self.account.email, ip=self.ip, **fields)
 
     def render(self, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
+        html, csp = self.page(template, context)
+        return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": csp})
+
+    def page(self, template: str, context: dict[str, Any]) -> tuple[str, str]:
+        """A console page's HTML and its CSP header (with the page's own script nonce): for a
+        page streamed in parts, which ``render`` cannot answer."""
         nonce = secrets.token_urlsafe(16)
         here = self.request.url.path
         nav = [
@@ -110,7 +119,8 @@ class Console:
             "may_manage": self.may(policy.MANAGE),
             "may_admins": self.may(policy.MANAGE_ADMINS),
         }
-        return browser.render(f"console/{template}", base | context, status=status, script_nonce=nonce)
+        html = browser.templates.get_template(f"console/{template}").render(**(base | context))
+        return html, browser.page_csp(None, nonce)
 
     def redirect(self, path: str) -> RedirectResponse:
         # 303: the browser follows with GET, so a reload never repeats the action.
@@ -136,8 +146,62 @@ def forbidden(message: str) -> Response:
     return browser.error_page(message, title="Forbidden", status=403)
 
 
-async def checked_form(rt: Runtime, request: Request, token: str | None) -> dict[str, str] | Response:
-    """Origin, form shape and CSRF token of a console POST (B-01); the form, or the refusal."""
+# Room in a multipart body for the form's other fields, besides the file.
+MULTIPART_FIELDS_BYTES = 64 * 1024
+MULTIPART_MAX_FIELDS = 8
+
+
+class UploadTooLarge(OpenXPError):
+    status = 413
+    code = "too_large"
+
+
+async def read_multipart(request: Request, max_file_bytes: int) -> tuple[dict[str, str], bytes | None]:
+    """A multipart form of text fields and at most one file (the field ``file``), read within
+    ``max_file_bytes`` for the file: its fields and the file's bytes (None: no file chosen)."""
+    try:
+        raw = await read_body(request, max_file_bytes + MULTIPART_FIELDS_BYTES)
+    except BodyTooLarge:
+        raise UploadTooLarge from None
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        # Starlette's parser reads the body as the server would hand it over; it was read already.
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    try:
+        parsed = await Request(request.scope, replay).form(max_files=1, max_fields=MULTIPART_MAX_FIELDS)
+    except Exception as exc:  # Starlette raises its own HTTPException / MultiPartException on a bad body
+        raise WireError(f"the multipart body cannot be read ({str(exc)[:100]})") from None
+    form: dict[str, str] = {}
+    upload: bytes | None = None
+    try:
+        for key, value in parsed.multi_items():
+            if isinstance(value, str):
+                if "\x00" in key or "\x00" in value:
+                    raise WireError("the form contains a NUL character")
+                form.setdefault(key, value)
+            elif key == "file":
+                content = await value.read()
+                if len(content) > max_file_bytes:
+                    raise UploadTooLarge
+                if content or value.filename:
+                    upload = content
+    finally:
+        await parsed.close()
+    return form, upload
+
+
+async def checked_form(
+    rt: Runtime, request: Request, token: str | None, *, uploads: bool = False
+) -> tuple[dict[str, str], bytes | None] | Response:
+    """Origin, form shape and CSRF token of a console POST (B-01); the form (and, on a route that
+    takes ``uploads``, a multipart post's file), or the refusal. A multipart post passes the very
+    same checks: the CSRF token is one of its fields."""
     ip = client_ip(request, rt.settings)
     if not browser.same_origin(request, rt.settings):
         audit.event("csrf_rejected", severity="warning", reason="origin", ip=ip, surface="console")
@@ -145,14 +209,26 @@ async def checked_form(rt: Runtime, request: Request, token: str | None) -> dict
             f"This form was sent from another site, and only forms from {browser.origin_of(rt.settings.public_url)} "
             "are accepted."
         )
+    upload: bytes | None = None
+    limit = rt.settings.console_import_max_bytes
     try:
-        form = await read_form(request)
+        if uploads and media_type(request) == "multipart/form-data":
+            form, upload = await read_multipart(request, limit)
+        else:
+            form = await read_form(request)
+    except UploadTooLarge:
+        return browser.error_page(
+            f"The file is larger than this console takes ({limit:,} bytes): nothing was read or imported. "
+            "Split it, or import it with openxp users import or POST /api/import/users.",
+            title="File too large",
+            status=413,
+        )
     except WireError as exc:
         return browser.error_page(f"The form submission is malformed: {exc}.")
     if token is None or not browser.csrf_valid(token, form.get("csrf_token")):
         audit.event("csrf_rejected", severity="warning", reason="token", ip=ip, surface="console")
         return forbidden("Your session expired or this form is not from this browser session. Sign in again.")
-    return form
+    return form, upload
 
 
 async def signed_in_account(rt: Runtime, session: Session | None, tenant: Tenant) -> Account | None:
@@ -167,7 +243,11 @@ async def signed_in_account(rt: Runtime, session: Session | None, tenant: Tenant
     return account if account.role in policy.ROLE_PERMISSIONS else None
 
 
-def console_page(permission: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def console_page(
+    permission: str, *, uploads: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """``uploads``: the route also takes a multipart post with one file (``Console.upload``)."""
+
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             rt = runtime(request)
@@ -176,17 +256,18 @@ def console_page(permission: str) -> Callable[[Handler], Callable[[Request], Awa
                 return tenant_missing()
             token, session = await current_session(rt, request)
             form: dict[str, str] = {}
+            upload: bytes | None = None
             if request.method == "POST":
-                checked = await checked_form(rt, request, token)
+                checked = await checked_form(rt, request, token, uploads=uploads)
                 if isinstance(checked, Response):
                     return checked
-                form = checked
+                form, upload = checked
             account = await signed_in_account(rt, session, tenant)
             if account is None or token is None or session is None:
                 if request.method == "POST":
                     return forbidden("Sign in to this tenant's console first.")
                 return RedirectResponse(f"/console/{tenant.name}/", status_code=303)
-            ctx = Console(rt, request, tenant, account, token, session, form)
+            ctx = Console(rt, request, tenant, account, token, session, form, upload)
             if not ctx.may(permission):
                 ctx.audit("console_forbidden", severity="warning", path=request.url.path, role=account.role)
                 return ctx.render(

@@ -55,9 +55,10 @@ async def login(request: Request) -> Response:
     if tenant is None:
         return context.tenant_missing()
     token, session = await current_session(rt, request)
-    checked = await context.checked_form(rt, request, token)
-    if isinstance(checked, Response):
-        return checked
+    result = await context.checked_form(rt, request, token)
+    if isinstance(result, Response):
+        return result
+    checked = result[0]
     assert token is not None and session is not None
     email = checked.get("email", "").strip()
     try:

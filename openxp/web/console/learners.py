@@ -1,20 +1,22 @@
 """Learners: search by name and attributes (the Clear API criteria of POST /api/actors/search),
 one learner's attributes and recent statements, and the CSV import with a preview.
 
-The import keeps nothing between preview and confirm: the confirm form posts the same CSV text
-again and it is imported from that post (the import validates every row itself), so no upload
-is stored on the server and nothing the client sends is trusted beyond one request.
+The checked file (uploaded, or pasted) is staged in the database between preview and confirm
+(openxp.store.staged_imports: bound to this tenant and this console session, an hour, taken
+once), so the confirm form carries only the staging token; several hosts share the database, so
+nothing is kept on local disk. The run is streamed: progress lines, then the report.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from openxp.agents import agent_key
 from openxp.api.actors import agent_of
@@ -25,8 +27,10 @@ from openxp.imports.errors import LimitExceeded, MalformedInput, WriteFailed
 from openxp.imports.report import Report, stop_message
 from openxp.imports.run import rechunk, run_import
 from openxp.store import learners as learner_store
+from openxp.store import staged_imports as staged_store
 from openxp.store import statements as statement_store
 from openxp.store.errors import QueryTimeout
+from openxp.web import browser
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
 from openxp.web.console.policy import MANAGE, READ
 
@@ -168,14 +172,20 @@ async def learner_page(ctx: Console) -> Response:
     )
 
 
-async def _blocks(text: str) -> AsyncIterator[bytes]:
-    yield text.encode("utf-8")
+BLOCK = 64 * 1024
+# The marker in the "Importing…" page where the streamed progress lines and the report go.
+RUN_MARKER = "<!-- import progress -->"
 
 
-async def _preview_rows(text: str) -> list[Any]:
+async def _blocks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), BLOCK):
+        yield data[start : start + BLOCK]
+
+
+async def _preview_rows(data: bytes) -> list[Any]:
     shown: list[Any] = []
     try:
-        async for batch in csv_batches(_blocks(text)):
+        async for batch in csv_batches(_blocks(data)):
             shown.extend(row for _, row in batch if isinstance(row, CsvRow | RowProblem))
             if len(shown) >= PREVIEW_ROWS:
                 break
@@ -184,10 +194,19 @@ async def _preview_rows(text: str) -> list[Any]:
     return shown[:PREVIEW_ROWS]
 
 
-async def _run(ctx: Console, text: str, verify: bool) -> tuple[Report, str]:
+async def _run(
+    ctx: Console, data: bytes, verify: bool, progress: Callable[[Report], None] | None = None
+) -> tuple[Report, str]:
     report = Report()
     try:
-        await run_import(ctx.rt.db, ctx.tenant.id, rechunk(csv_batches(_blocks(text))), verify=verify, report=report)
+        await run_import(
+            ctx.rt.db,
+            ctx.tenant.id,
+            rechunk(csv_batches(_blocks(data))),
+            verify=verify,
+            report=report,
+            progress=progress,
+        )
     except MalformedInput as exc:
         return report, stop_message(exc, report, verify)
     except LimitExceeded as exc:
@@ -197,35 +216,89 @@ async def _run(ctx: Console, text: str, verify: bool) -> tuple[Report, str]:
     return report, ""
 
 
+def _upload_error(data: bytes) -> str:
+    """Why an uploaded file cannot be imported at all, or ''."""
+    if b"\x00" in data:
+        return "The file contains a NUL byte: it is not a CSV text file. Export it again as CSV (UTF-8)."
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"The file is not UTF-8 text (byte {exc.start + 1:,} cannot be read). Save it again as CSV UTF-8."
+    if not data.strip():
+        return "The file is empty: it needs a header row, then one learner a row."
+    return ""
+
+
+def _upload_form(ctx: Console, errors: dict[str, str], status: int) -> Response:
+    return ctx.render(
+        "learners_import.html",
+        {"csv": "", "errors": errors, "step": "upload", "max_bytes": ctx.rt.settings.console_import_max_bytes},
+        status=status,
+    )
+
+
 @console_page(MANAGE)
 async def import_page(ctx: Console) -> Response:
-    return ctx.render("learners_import.html", {"csv": "", "errors": {}, "step": "upload"})
+    return _upload_form(ctx, {}, 200)
 
 
-@console_page(MANAGE)
+@console_page(MANAGE, uploads=True)
 async def import_post(ctx: Console) -> Response:
-    text = ctx.form.get("csv", "")
     step = ctx.form.get("step", "preview")
-    if not text.strip():
-        return ctx.render(
-            "learners_import.html",
-            {"csv": "", "errors": {"csv": "Paste the CSV: a header row, then one learner a row."}, "step": "upload"},
-            status=400,
-        )
-    if step != "confirm":
-        report, stopped = await _run(ctx, text, verify=True)
-        return ctx.render(
-            "learners_import.html",
-            {
-                "csv": text,
-                "errors": {},
-                "step": "preview",
-                "preview": await _preview_rows(text),
-                "report": report,
-                "stopped": stopped,
-            },
-        )
-    report, stopped = await _run(ctx, text, verify=False)
+    if step == "confirm":
+        staged = ctx.form.get("staged", "")[:100]
+        if staged:
+            async with ctx.rt.db.write() as conn:
+                data = await staged_store.take(conn, staged, ctx.tenant.id, ctx.session.id_hash)
+            if data is None:
+                return _upload_form(
+                    ctx,
+                    {
+                        "file": "That checked file is no longer here (it expired, was imported already, or is not "
+                        "from this session): choose the file again."
+                    },
+                    404,
+                )
+            return _run_page(ctx, data)
+        text = ctx.form.get("csv", "")
+        if not text.strip():
+            return _upload_form(ctx, {"csv": "Paste the CSV: a header row, then one learner a row."}, 400)
+        return _run_page(ctx, text.encode("utf-8"))
+    if ctx.upload is not None:
+        data = ctx.upload
+        if len(data) > ctx.rt.settings.console_import_max_bytes:
+            return _upload_form(ctx, {"file": "The file is over this console's size limit."}, 413)
+        problem = _upload_error(data)
+        if problem:
+            return _upload_form(ctx, {"file": problem}, 400)
+    else:
+        text = ctx.form.get("csv", "")
+        if not text.strip():
+            return _upload_form(
+                ctx, {"csv": "Choose a CSV file, or paste the CSV: a header row, then one learner a row."}, 400
+            )
+        data = text.encode("utf-8")
+    report, stopped = await _run(ctx, data, verify=True)
+    async with ctx.rt.db.write() as conn:
+        token = await staged_store.stage(conn, ctx.tenant.id, ctx.session.id_hash, data)
+    return ctx.render(
+        "learners_import.html",
+        {
+            "errors": {},
+            "step": "preview",
+            "staged": token,
+            "preview": await _preview_rows(data),
+            "report": report,
+            "stopped": stopped,
+        },
+    )
+
+
+_RUNNING: set[asyncio.Task[tuple[Report, str]]] = set()
+
+
+async def _run_recorded(ctx: Console, data: bytes, progress: Callable[[Report], None]) -> tuple[Report, str]:
+    report, stopped = await _run(ctx, data, verify=False, progress=progress)
     ctx.audit(
         "learners_imported",
         rows=report.rows,
@@ -234,7 +307,35 @@ async def import_post(ctx: Console) -> Response:
         errors=report.error_count,
         written=report.written,
     )
-    return ctx.render(
-        "learners_import.html",
-        {"csv": "", "errors": {}, "step": "done", "report": report, "stopped": stopped},
-    )
+    return report, stopped
+
+
+def _run_page(ctx: Console, data: bytes) -> Response:
+    """The import, streamed: the page's head and "Importing…" at once, a line each chunk of rows,
+    then the report, so that a large file shows it is moving (no script needed)."""
+    html, csp = ctx.page("learners_import.html", {"errors": {}, "step": "running", "marker": RUN_MARKER})
+    head, tail = html.split(RUN_MARKER, 1)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head.encode("utf-8")
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def progress(report: Report) -> None:
+            lines.put_nowait(f'<p class="muted">{report.rows:,} rows read</p>\n')
+
+        # The run and its audit record go on if the browser leaves mid-way (the task is kept
+        # referenced until it ends): a half-reported import is still recorded.
+        task = asyncio.create_task(_run_recorded(ctx, data, progress))
+        _RUNNING.add(task)
+        task.add_done_callback(_RUNNING.discard)
+        task.add_done_callback(lambda _: lines.put_nowait(None))
+        while (line := await lines.get()) is not None:
+            yield line.encode("utf-8")
+        report, stopped = await task
+        done = browser.templates.get_template("console/learners_import_report.html").render(
+            console=ctx, report=report, stopped=stopped
+        )
+        yield done.encode("utf-8")
+        yield tail.encode("utf-8")
+
+    return StreamingResponse(body(), media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": csp})
