@@ -4,8 +4,8 @@ The console's learner import keeps an uploaded CSV file between its preview and 
 ``staged_imports`` (the digest of a random token, the tenant, the console session's digest, an
 expiry and the file's bytes), so that several hosts can share one console without local files.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009 (re-chained onto 0009_session_reauth when merged)
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
