@@ -246,7 +246,12 @@ xapi_statements = Table(
     # The credential that wrote it (its authority's key), for statements/read/mine.
     Column("authority_key", Text, nullable=True),
     UniqueConstraint("tenant_id", "statement_id"),
-    Index(None, "tenant_id", "stored"),
+    # The newest (or oldest) statements of a tenant without a filter: an ordered walk that stops
+    # at the page (migration 0009; without it SQLite sorted the whole tenant for every page).
+    Index(None, "tenant_id", "seq"),
+    # Time windows and the console's statements per day. ``voided`` makes the index cover a
+    # window query's seq search, so the rows are read only for the page (migration 0009).
+    Index(None, "tenant_id", "stored", "voided"),
     Index(None, "tenant_id", "verb_id", "seq"),
     Index(None, "tenant_id", "actor_key", "seq"),
     Index(None, "tenant_id", "object_activity", "seq"),

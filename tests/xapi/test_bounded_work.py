@@ -305,6 +305,33 @@ def test_O02_statement_query_cost_follows_the_page(lone: Server) -> None:
         assert cost_many <= 3 * cost_few + 200, (many, cost_many, cost_few)
 
 
+def test_O02_unfiltered_page_cost_follows_the_page(lone: Server) -> None:
+    """O-02: the newest statements of a tenant with no filter (the console's Learning records
+    page, a bare GET /xapi/statements) cost about the same for a tenant of 100,000 statements as
+    for one of 10: an ordered walk of the (tenant_id, seq) index that stops at the page, not a
+    sort of every statement of the tenant (SQLite did that before migration 0009), also from a
+    cursor into the middle."""
+    big, small = _tenant_id(lone, "a"), _tenant_id(lone, "b")
+    _seed(lone, big, f"bulk-{uuid.uuid4().hex[:8]}", MANY)
+    _seed(lone, small, f"tiny-{uuid.uuid4().hex[:8]}", 10)
+    if lone.database_url.startswith("postgresql"):
+        lone.sql("ANALYZE")
+    middle = int(lone.sql("SELECT max(seq) FROM xapi_statements WHERE tenant_id = :t", {"t": big})[0][0]) - MANY // 2
+    dialect = "postgresql" if lone.database_url.startswith("postgresql") else "sqlite"
+    cost_few = _cost(lone, _compiled(lone, small, store.Filters()))
+    for after in (None, middle):
+        query = store.statement_query(big, store.Filters(), limit=2, ascending=False, after_seq=after)
+        cost_many = _cost(lone, _sql(query, dialect))
+        assert cost_many <= 3 * cost_few + 200, (after, cost_many, cost_few)
+
+
+def _sql(query: Any, dialect: str) -> str:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    compiler = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
+    return str(query.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
+
+
 def test_O02_concurrent_limit_1_queries_keep_healthz(lone: Server) -> None:
     """O-02: eight concurrent verb=X&limit=1 queries over 100,000 matching statements answer
     one statement each while /healthz keeps answering within 1 s."""
