@@ -22,7 +22,8 @@ seed that drifted from what the API writes stops the run.
 
 Then an owner of ``bench`` signs in through the console's form, and each page is fetched
 ``--requests`` times after two warm-up requests (one keep-alive connection, one request at a
-time), timing the whole HTTP round trip. Printed: a Markdown table of p50 / p95 / max per page.
+time, the pages in turn), timing the whole HTTP round trip. Printed: a Markdown table of p50,
+p95 and max per page. ``tests/test_bench_smoke.py`` runs it at tiny sizes.
 """
 
 from __future__ import annotations
@@ -502,11 +503,14 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(http: httpx.Client, plan: Plan, seeded: Seeded) -> list[tuple[str, str, int, list[float]]]:
-    results = []
-    for label, path, status in pages(seeded, plan, older_page(http)):
-        url = f"/console/{TENANT}{path}"
-        times = []
-        for i in range(plan.requests + 2):
+    """Round-robin: each round GETs every page once, so a burst of load elsewhere on the machine
+    lands on every page alike instead of on whichever page was being measured. The first two
+    rounds are not timed (templates compiled, statements prepared, caches warm)."""
+    listed = pages(seeded, plan, older_page(http))
+    times: list[list[float]] = [[] for _ in listed]
+    for round_number in range(plan.requests + 2):
+        for (label, path, status), spent in zip(listed, times, strict=True):
+            url = f"/console/{TENANT}{path}"
             start = time.perf_counter()
             response = http.get(url)
             elapsed = time.perf_counter() - start
@@ -514,10 +518,9 @@ def measure(http: httpx.Client, plan: Plan, seeded: Seeded) -> list[tuple[str, s
                 raise AssertionError(
                     f"{label}: GET {url} answered {response.status_code}, not {status}: {response.text[:800]}"
                 )
-            if i >= 2:  # the first two warm caches (templates, prepared statements)
-                times.append(elapsed * 1000)
-        results.append((label, path, status, times))
-    return results
+            if round_number >= 2:
+                spent.append(elapsed * 1000)
+    return [(label, path, status, spent) for (label, path, status), spent in zip(listed, times, strict=True)]
 
 
 def table(results: list[tuple[str, str, int, list[float]]], header: str) -> str:
@@ -583,7 +586,8 @@ def run(url: str, plan: Plan, work: Path, backend: str) -> None:
             f"seed: tenant {TENANT}: {plan.statements} statements over {DAYS} days, {plan.learners} learners, "
             f"{plan.audit} audit events; tenant {OTHER}: {plan.other_statements} statements, "
             f"{plan.other_learners} learners",
-            f"openxp serve --workers 1; {plan.requests} timed GETs per page after 2 warm-up GETs, one at a time",
+            f"openxp serve --workers 1; {plan.requests} timed GETs per page after 2 warm-up GETs, one at a time,"
+            " the pages in turn",
             f"machine: {_cpu()}, {os.cpu_count()} CPUs; load average (1, 5, 15 min) {load_before} before the"
             f" timed GETs, {_load()} after",
         ]
@@ -611,6 +615,7 @@ def main() -> None:
             return
         name = "openxp_console_" + secrets.token_hex(4)
         asyncio.run(pg_execute(args.db, f'CREATE DATABASE "{name}"'))
+        log(f"made database {name}")
         try:
             run(args.db.rsplit("/", 1)[0] + "/" + name, plan, work, f"PostgreSQL {pg_version()}")
         finally:
