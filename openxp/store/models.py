@@ -219,6 +219,10 @@ learners = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("tenant_id", "identifier"),
+    # A page of the tenant's learners in creation order (console search, GET /api/actors) walks
+    # this index and stops at the page; without it SQLite read and sorted every learner of the
+    # tenant for each page, a search that matches many included (migration 0009).
+    Index(None, "tenant_id", "id"),
 )
 
 # xAPI statements, one row each. ``seq`` is the stored order (paging cursor);
