@@ -11,6 +11,7 @@ impossible ``npm ci`` drops the peer; with CI=true both are failures.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import peer, targets
-from tests.support.server import backend
+from bench import console_pages, peer, targets
+from bench.postgres import pg_fetch
+from tests.support.server import POSTGRES_ADMIN_URL, backend
 
 ROOT = Path(__file__).resolve().parents[1]
 ON_CI = os.environ.get("CI") == "true"
@@ -106,3 +108,45 @@ def test_audit_cost_runs_both_modes() -> None:
         line = rf"^audit log {mode}: +[\d,]+ us \(wall\) per code exchange$"
         assert re.search(line, result.stdout, re.M), result.stdout
     assert "cost of the audit log:" in result.stdout, result.stdout
+
+
+def test_console_pages_bench_prints_a_row_per_page() -> None:
+    """``python -m bench.console_pages`` at tiny sizes (issue 12): it seeds, checks its seed against
+    POST /xapi/statements, signs in and prints a row for every console page with the status the
+    page must answer; it leaves no server, directory or database behind. No timing is judged."""
+    argv = [sys.executable, "-m", "bench.console_pages", "--statements", "200", "--learners", "20"]
+    argv += ["--audit", "30", "--requests", "3"]
+    if backend() == "postgresql":
+        argv += ["--db", POSTGRES_ADMIN_URL]
+    result = subprocess.run(
+        argv,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
+    )
+    assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    assert "seed check: the seed's rows are the API's rows" in result.stderr
+
+    rows = {}
+    for line in result.stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 6 and cells[0] != "page":
+            rows[cells[0]] = cells
+    dummy = console_pages.Seeded("owner@x.test", "key", "secret", "client", ["a", "b", "c"], ["id"])
+    expected = console_pages.pages(dummy, console_pages.Plan(200, 20, 30, 3), "/records")
+    assert [label for label, _, _ in expected] == list(rows), result.stdout
+    for label, _, status in expected:
+        assert rows[label][2] == str(status), rows[label]
+        assert all(float(cell) > 0 for cell in rows[label][3:]), rows[label]
+
+    workdir = re.search(r"working in (\S+)", result.stderr)
+    assert workdir and not Path(workdir.group(1)).exists(), result.stderr[-2000:]
+    pids = [int(pid) for pid in re.findall(r"is up: pid (\d+)", result.stderr)]
+    assert len(pids) == 1 and not Path(f"/proc/{pids[0]}").exists(), result.stderr[-2000:]
+    if backend() == "postgresql":
+        made = re.search(r"made database (\S+)", result.stderr)
+        assert made, result.stderr[-2000:]
+        listed = asyncio.run(pg_fetch("SELECT 1 FROM pg_database WHERE datname = $1", made.group(1)))
+        assert listed == [], f"database {made.group(1)} left behind"

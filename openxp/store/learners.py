@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, insert, select, text, update
 
 from openxp.store.db import Connection, now
 from openxp.store.models import learners
@@ -155,19 +155,27 @@ async def list_for_tenant(
 ) -> list[LearnerRow]:
     """One page of the tenant's learners in creation order, optionally filtered by ``where``
     and by a part of the name (the console's search)."""
+    rows = await conn.execute(page_query(tenant_id, limit, skip, where, name))
+    return [LearnerRow(r.identifier, r.name, dict(r.attributes or {})) for r in rows]
+
+
+def page_query(
+    tenant_id: int, limit: int, skip: int = 0, where: ColumnElement[bool] | None = None, name: str | None = None
+) -> Select[Any]:
+    """The SELECT behind ``list_for_tenant`` (its own function so that its plan can be inspected):
+    a walk of the (tenant_id, id) index that stops once the page is full."""
     condition = learners.c.tenant_id == tenant_id
     if where is not None:
         condition = and_(condition, where)
     if name:
         condition = and_(condition, _name_contains(name))
-    rows = await conn.execute(
+    return (
         select(learners.c.identifier, learners.c.name, learners.c.attributes)
         .where(condition)
         .order_by(learners.c.id)
         .limit(limit)
         .offset(skip)
     )
-    return [LearnerRow(r.identifier, r.name, dict(r.attributes or {})) for r in rows]
 
 
 # Each attribute name with the JSON types its values have, computed in the database

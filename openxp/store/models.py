@@ -221,6 +221,10 @@ learners = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("tenant_id", "identifier"),
+    # A page of the tenant's learners in creation order (console search, GET /api/actors) walks
+    # this index and stops at the page; without it SQLite read and sorted every learner of the
+    # tenant for each page, a search that matches many included (migration 0011).
+    Index(None, "tenant_id", "id"),
 )
 
 # xAPI statements, one row each. ``seq`` is the stored order (paging cursor);
@@ -248,7 +252,12 @@ xapi_statements = Table(
     # The credential that wrote it (its authority's key), for statements/read/mine.
     Column("authority_key", Text, nullable=True),
     UniqueConstraint("tenant_id", "statement_id"),
-    Index(None, "tenant_id", "stored"),
+    # The newest (or oldest) statements of a tenant without a filter: an ordered walk that stops
+    # at the page (migration 0011; without it SQLite sorted the whole tenant for every page).
+    Index(None, "tenant_id", "seq"),
+    # Time windows and the console's statements per day. ``voided`` makes the index cover a
+    # window query's seq search, so the rows are read only for the page (migration 0011).
+    Index(None, "tenant_id", "stored", "voided"),
     Index(None, "tenant_id", "verb_id", "seq"),
     Index(None, "tenant_id", "actor_key", "seq"),
     Index(None, "tenant_id", "object_activity", "seq"),

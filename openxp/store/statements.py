@@ -345,7 +345,10 @@ def _page_branches(
             *referring_page,
             *_target_matches(target, tenant_id, f, lookup_only=True),
         )
-        .order_by(order(referring.c.seq))
+        # ``+ 0``: ordered by seq, SQLite would walk the (tenant_id, seq) index through every
+        # statement of the tenant to find the few that refer to one; unordered, it reads only
+        # those from the object_statement index and sorts them.
+        .order_by(order(referring.c.seq + 0))
         .limit(limit)
     )
     return branches
@@ -391,8 +394,22 @@ def statement_query(tenant_id: int, f: Filters, *, limit: int, ascending: bool, 
     if f.authority is not None:
         page.append(s.c.authority_key == f.authority)
     order = asc if ascending else desc
-    if not f.matches_something:
+    if not f.matches_something and f.since is None and f.until is None:
+        # An ordered walk of (tenant_id, seq) that stops at the page.
         return select(*_COLUMNS).where(s.c.tenant_id == tenant_id, *page).order_by(order(s.c.seq)).limit(limit)
+    if not f.matches_something:
+        # A time window: the page's seqs first, then the page's rows by primary key. SQLite finds
+        # the seqs in the (tenant_id, stored, voided) index alone and sorts integers, not rows with
+        # their payloads (it sorted the whole window's rows: 130 ms for a week of 100,000
+        # statements). PostgreSQL walks seq backwards from the newest when it expects that to
+        # reach the page sooner.
+        window = select(s.c.seq).where(s.c.tenant_id == tenant_id, *page).order_by(order(s.c.seq)).limit(limit)
+        return (
+            select(*_COLUMNS)
+            .where((s.c.tenant_id + 0) == tenant_id, s.c.seq.in_(select(window.subquery().c.seq)))
+            .order_by(order(s.c.seq))
+            .limit(limit)
+        )
     branches = [select(b.subquery().c.seq) for b in _page_branches(tenant_id, f, page, order, limit)]
     # At most (branches x limit) seqs: the page is looked up by primary key. Left indexable,
     # ``tenant_id = ?`` lets SQLite's planner walk the tenant's statements instead; ``+ 0``

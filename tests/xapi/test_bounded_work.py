@@ -6,7 +6,6 @@ within 1 s (with two workers the idle one would answer and hide a blocked loop).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from openxp.store import statements as store
+from tests.support.query_cost import compiled, database_work
 from tests.support.server import Server, destroy_server, make_server
 from tests.xapi.lrs import statement, xapi
 
@@ -250,39 +250,7 @@ def _filters(tag: str) -> list[store.Filters]:
 
 
 def _compiled(server: Server, tenant_id: int, f: store.Filters) -> str:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql.dialect() if server.database_url.startswith("postgresql") else sqlite.dialect()
-    query = store.statement_query(tenant_id, f, limit=2, ascending=False, after_seq=None)
-    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-
-
-def _cost(server: Server, sql: str) -> int:
-    """Work the database does for one query: SQLite virtual-machine steps (a progress handler
-    called every 100 instructions), PostgreSQL rows handled by all plan nodes (EXPLAIN ANALYZE)."""
-    if server.database_url.startswith("postgresql"):
-        plan = server.sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)[0][0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-
-        def rows(node: dict[str, Any]) -> int:
-            own = int(node.get("Actual Rows", 0)) * int(node.get("Actual Loops", 1))
-            return own + sum(rows(child) for child in node.get("Plans", []))
-
-        return rows(plan[0]["Plan"])
-    path = server.database_url.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path)
-    try:
-        steps = [0]
-
-        def count() -> int:
-            steps[0] += 1
-            return 0
-
-        conn.set_progress_handler(count, 100)
-        conn.execute(sql).fetchall()
-        return steps[0]
-    finally:
-        conn.close()
+    return compiled(server, store.statement_query(tenant_id, f, limit=2, ascending=False, after_seq=None))
 
 
 def test_O02_statement_query_cost_follows_the_page(lone: Server) -> None:
@@ -300,9 +268,28 @@ def test_O02_statement_query_cost_follows_the_page(lone: Server) -> None:
         # 3 rows per index condition and sorts a bitmap scan instead of walking the index.
         lone.sql("ANALYZE")
     for many, few in zip(_filters(big), _filters(small), strict=True):
-        cost_many = _cost(lone, _compiled(lone, tenant_id, many))
-        cost_few = _cost(lone, _compiled(lone, tenant_id, few))
+        cost_many = database_work(lone, _compiled(lone, tenant_id, many))
+        cost_few = database_work(lone, _compiled(lone, tenant_id, few))
         assert cost_many <= 3 * cost_few + 200, (many, cost_many, cost_few)
+
+
+def test_O02_unfiltered_page_cost_follows_the_page(lone: Server) -> None:
+    """O-02: the newest statements of a tenant with no filter (the console's Learning records
+    page, a bare GET /xapi/statements) cost about the same for a tenant of 100,000 statements as
+    for one of 10: an ordered walk of the (tenant_id, seq) index that stops at the page, not a
+    sort of every statement of the tenant (SQLite did that before migration 0011), also from a
+    cursor into the middle."""
+    big, small = _tenant_id(lone, "a"), _tenant_id(lone, "b")
+    _seed(lone, big, f"bulk-{uuid.uuid4().hex[:8]}", MANY)
+    _seed(lone, small, f"tiny-{uuid.uuid4().hex[:8]}", 10)
+    if lone.database_url.startswith("postgresql"):
+        lone.sql("ANALYZE")
+    middle = int(lone.sql("SELECT max(seq) FROM xapi_statements WHERE tenant_id = :t", {"t": big})[0][0]) - MANY // 2
+    cost_few = database_work(lone, _compiled(lone, small, store.Filters()))
+    for after in (None, middle):
+        query = store.statement_query(big, store.Filters(), limit=2, ascending=False, after_seq=after)
+        cost_many = database_work(lone, compiled(lone, query))
+        assert cost_many <= 3 * cost_few + 200, (after, cost_many, cost_few)
 
 
 def test_O02_concurrent_limit_1_queries_keep_healthz(lone: Server) -> None:
