@@ -87,7 +87,7 @@ def test_import_of_a_chosen_file(server: Server, chromium: Browser) -> None:
     page.get_by_role("button", name="Import these learners").click()
     expect(page.get_by_role("heading", name="Importing…")).to_be_visible()
     expect(page.get_by_role("status")).to_have_text("The import ran.")
-    expect(page.get_by_text("1 rows read")).to_be_visible()
+    expect(page.get_by_text("1 row read", exact=True)).to_be_visible()
     accessible(page, "file import report")
     shot(page, "learners-import-file-report")
     page.context.close()

@@ -321,7 +321,8 @@ def _run_page(ctx: Console, data: bytes) -> Response:
         lines: asyncio.Queue[str | None] = asyncio.Queue()
 
         def progress(report: Report) -> None:
-            lines.put_nowait(f'<p class="muted">{report.rows:,} rows read</p>\n')
+            rows = "1 row" if report.rows == 1 else f"{report.rows:,} rows"
+            lines.put_nowait(f'<p class="muted">{rows} read</p>\n')
 
         # The run and its audit record go on if the browser leaves mid-way (the task is kept
         # referenced until it ends): a half-reported import is still recorded.
