@@ -54,7 +54,7 @@ import httpx
 from sqlalchemy import select
 
 from bench.postgres import pg_execute, pg_version
-from bench.processes import Service, free_port, http_ok, log
+from bench.processes import Service, free_port, http_ok, log, openxp_env
 from openxp import crypto, scopes
 from openxp.imports.validation import validate_row
 from openxp.store import Database
@@ -550,22 +550,7 @@ def run(url: str, plan: Plan, work: Path, backend: str) -> None:
     upgrade(url)
     seeded = asyncio.run(_seed(url, plan, base_url))
     log(f"seeded in {time.perf_counter() - start:.0f} s")
-    limit = "1000000000"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")} | {
-        "OPENXP_DATA_DIR": str(work),
-        "OPENXP_DATABASE_URL": url,
-        "OPENXP_PUBLIC_URL": base_url,
-        "OPENXP_ACCESS_LOG": "0",
-    }
-    for variable in (
-        "LOGIN_PER_ACCOUNT",
-        "LOGIN_PER_IP",
-        "CLIENT_AUTH",
-        "GRANT_FAILURES",
-        "BASIC_PER_KEY",
-        "BASIC_PER_IP",
-    ):
-        env[f"OPENXP_RATE_{variable}"] = limit
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")} | openxp_env(work, url, base_url)
     argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", "1"]
     server = Service("openxp", port, argv, env, work / "server.log", lambda s: http_ok(s.base_url + "/healthz"))
     try:

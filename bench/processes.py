@@ -91,6 +91,21 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+# Budgets no benchmark reaches: a measurement must not run into a throttle.
+_RATE_LIMITS = ("LOGIN_PER_ACCOUNT", "LOGIN_PER_IP", "CLIENT_AUTH", "GRANT_FAILURES", "BASIC_PER_KEY", "BASIC_PER_IP")
+
+
+def openxp_env(data_dir: Path, database_url: str, public_url: str) -> dict[str, str]:
+    """The settings of an ``openxp serve`` under measurement: no access log, no throttle."""
+    env = {
+        "OPENXP_DATA_DIR": str(data_dir),
+        "OPENXP_DATABASE_URL": database_url,
+        "OPENXP_PUBLIC_URL": public_url,
+        "OPENXP_ACCESS_LOG": "0",
+    }
+    return env | {f"OPENXP_RATE_{name}": "1000000000" for name in _RATE_LIMITS}
+
+
 @dataclass
 class Service:
     """One server this run started: a process group we own."""

@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 from bench.peer import peer_available
 from bench.postgres import pg_admin, pg_available, pg_execute, pg_url
-from bench.processes import Service, cpu_used, free_port, http_ok, log
+from bench.processes import Service, cpu_used, free_port, http_ok, log, openxp_env
 from bench.report import environment, render, summarize
 from bench.targets import (
     OPS,
@@ -161,23 +161,8 @@ class Bench:
         port = free_port()
         data = self.workdir / name
         data.mkdir(exist_ok=True)
-        limit = "1000000000"
-        env = self._env() | {
-            "OPENXP_DATA_DIR": str(data),
-            "OPENXP_DATABASE_URL": url,
-            "OPENXP_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "OPENXP_ACCESS_LOG": "0",
-            "OPENXP_CODE_TTL": str(24 * 3600),
-        }
-        for variable in (
-            "LOGIN_PER_ACCOUNT",
-            "LOGIN_PER_IP",
-            "CLIENT_AUTH",
-            "GRANT_FAILURES",
-            "BASIC_PER_KEY",
-            "BASIC_PER_IP",
-        ):
-            env[f"OPENXP_RATE_{variable}"] = limit
+        env = self._env() | openxp_env(data, url, f"http://127.0.0.1:{port}")
+        env["OPENXP_CODE_TTL"] = str(24 * 3600)
         argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", str(workers)]
         service = Service(name, port, argv, env, data / "server.log", lambda s: http_ok(s.base_url + "/healthz"))
         service.info = {"workers": workers}
