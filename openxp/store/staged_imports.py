@@ -7,8 +7,6 @@ confirm form posted twice imports once.
 
 from __future__ import annotations
 
-import hmac
-
 from sqlalchemy import delete, insert, select
 
 from openxp import crypto
@@ -39,7 +37,7 @@ async def take(conn: Connection, token: str, tenant_id: int, session_hash: str) 
     """The staged file of this tenant and this session, removed as it is read; None when there
     is none (never staged, already taken, expired, or another tenant's or session's)."""
     row = (await conn.execute(select(staged_imports).where(staged_imports.c.id == crypto.digest(token)))).first()
-    if row is None or row.tenant_id != tenant_id or not hmac.compare_digest(row.session_hash, session_hash):
+    if row is None or row.tenant_id != tenant_id or not crypto.equals(row.session_hash, session_hash):
         return None
     if row.expires_at <= now():
         return None
