@@ -13,9 +13,10 @@ caller's ``ip``. Without ``actor`` the first of ``by``, ``key``, ``client_id`` i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -27,6 +28,8 @@ logger = logging.getLogger("openxp.audit")
 
 # The address of the request this task serves; set by ``RequestAddress``.
 _address: ContextVar[str | None] = ContextVar("openxp_audit_address", default=None)
+# Security events raised inside a transaction that keeps them (``holding``), to be written with it.
+_held: ContextVar[list[Record] | None] = ContextVar("openxp_audit_held", default=None)
 _ACTOR_FIELDS = ("by", "key", "client_id")
 
 
@@ -45,6 +48,10 @@ class Record(NamedTuple):
 
 Sink = Callable[[Record], None]
 _sink: Sink | None = None
+
+
+# Events that must not wait in the queue: a kill -9 right after the answer keeps them (decision 2).
+SYNCHRONOUS = frozenset({"high"})
 
 
 def install(sink: Sink | None) -> None:
@@ -72,7 +79,10 @@ def event(
     if ip is None:
         ip = _address.get()
     record = Record(time.time(), name, severity, tenant, tenant_id, actor, ip, values)
-    if _sink is not None:
+    held = _held.get() if severity in SYNCHRONOUS else None
+    if held is not None:
+        held.append(record)
+    elif _sink is not None:
         _sink(record)
     if logger.isEnabledFor(logging.INFO):
         line = {"ts": round(record.at, 3), "event": name, "severity": severity}
@@ -81,6 +91,18 @@ def event(
         line.update(values)
         level = logging.WARNING if severity in {"high", "warning"} else logging.INFO
         logger.log(level, orjson.dumps(line, default=str).decode())
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[list[Record]]:
+    """Collect the security events raised inside, instead of queueing them, so that the caller
+    writes them in its transaction (``audit_writer.kept_with``)."""
+    held: list[Record] = []
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
 
 
 def parse_time(text: str) -> float:

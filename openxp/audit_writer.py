@@ -17,10 +17,11 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import orjson
 
+from openxp import audit
 from openxp.audit import Record
 from openxp.store import Database
 from openxp.store import audit as audit_store
@@ -175,6 +176,20 @@ class AuditWriter:
                 self.dropped,
             )
             self._reported = self.dropped
+
+
+@contextlib.asynccontextmanager
+async def kept_with(conn: Connection) -> AsyncIterator[None]:
+    """Security events (``audit.SYNCHRONOUS``) raised inside are written in ``conn``'s transaction,
+    before it commits and so before the answer: they share the fate of the change they record
+    (a revoked family, an engaged lock) and outlive a kill -9 that follows the answer. Routine
+    events still go to the queue."""
+    with audit.holding() as held:
+        try:
+            yield
+        finally:
+            if held:
+                await write_now(conn, held)
 
 
 async def write_now(conn: Connection, records: list[Record]) -> None:

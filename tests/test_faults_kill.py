@@ -10,7 +10,6 @@ there (GET by id), no statement id is stored twice, and the database opens clean
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import sqlite3
@@ -18,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from signal import SIGKILL
 from typing import Any
 
 import httpx
@@ -98,34 +96,6 @@ class Load:
             time.sleep(0.05)
 
 
-def _kill_everything(server: Server) -> None:
-    """SIGKILL to the master and every worker (one process group: start_new_session)."""
-    assert server.process is not None
-    group = server.process.pid
-    os.killpg(group, SIGKILL)
-    server.process.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while _alive_in_group(group) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive_in_group(group)
-    server.process = None
-
-
-def _alive_in_group(group: int) -> list[int]:
-    """Processes of the group that are not yet dead (zombies, which hold nothing, count as dead)."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            alive.append(int(entry.name))
-    return alive
-
-
 def test_acknowledged_statements_survive_sigkill_of_every_process(crash_server: Server) -> None:
     server = crash_server
     load = Load(server)
@@ -135,7 +105,7 @@ def test_acknowledged_statements_survive_sigkill_of_every_process(crash_server: 
     try:
         for _ in range(KILLS):
             time.sleep(random.uniform(*LOAD_BEFORE_KILL))
-            _kill_everything(server)
+            server.kill()
             server.start()
         time.sleep(random.uniform(*LOAD_BEFORE_KILL))
     finally:

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from openxp import audit, crypto
+from openxp.audit_writer import kept_with
 from openxp.errors import OpenXPError
 from openxp.runtime import Runtime, client_ip
 from openxp.store import accounts as account_store
@@ -64,6 +65,10 @@ def _budget(tenant_id: int, email: str, ip: str) -> _Budget:
 
 def _throttled(event: str, tenant: str, ip: str, wait: float, actor: str | None = None) -> SignInRefused:
     audit.event(event, severity="high", tenant=tenant, ip=ip, actor=actor)
+    return _refused(wait)
+
+
+def _refused(wait: float) -> SignInRefused:
     return SignInRefused(THROTTLED, status=429, retry_after=int(wait) + 1)
 
 
@@ -78,8 +83,10 @@ async def _admit(rt: Runtime, budget: _Budget, *, event: str, tenant: str, ip: s
     async with rt.db.read() as conn:
         wait = max(await throttle.locked_for(conn, budget.account_key), await throttle.locked_for(conn, budget.ip_key))
     if wait > 0:
+        # Refused under a lock that already holds: queued like a routine event, so that hammering a
+        # locked account does not buy a write per attempt. The attempt that engages it is below.
         raise _throttled(event, tenant, ip, wait, actor)
-    async with rt.db.write() as conn:
+    async with rt.db.write() as conn, kept_with(conn):
         wait = max(
             await throttle.record_failure(
                 conn,
@@ -92,8 +99,11 @@ async def _admit(rt: Runtime, budget: _Budget, *, event: str, tenant: str, ip: s
                 conn, budget.ip_key, limit=limits.login_per_ip + 1, window=limits.window, lockout=limits.lockout
             ),
         )
+        if wait > 0:
+            # The lock engages: recorded in the transaction that sets it (decision 2).
+            audit.event(event, severity="high", tenant=tenant, ip=ip, actor=actor)
     if wait > 0:
-        raise _throttled(event, tenant, ip, wait, actor)
+        raise _refused(wait)
 
 
 async def _settle(conn: Connection, budget: _Budget) -> None:

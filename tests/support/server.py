@@ -133,6 +133,19 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"openxp serve did not become healthy:\n{self.log()}")
 
+    def kill(self) -> None:
+        """SIGKILL to the master and every worker (one process group: start_new_session), as a
+        power cut or the OOM killer would; returns once none of them runs."""
+        assert self.process is not None
+        group = self.process.pid
+        os.killpg(group, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive_in_group(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive_in_group(group)
+        self.process = None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -141,6 +154,21 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
         self.process = None
+
+
+def _alive_in_group(group: int) -> list[int]:
+    """Processes of the group that are not yet dead (zombies, which hold nothing, count as dead)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
 
 
 def make_server(
