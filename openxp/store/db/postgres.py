@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Result, make_url
+from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.sql import Executable
@@ -23,7 +23,7 @@ from sqlalchemy.sql import Executable
 from openxp.store.db.protocol import Connection
 from openxp.store.db.trouble import storage_trouble
 from openxp.store.db.unstorable import check_core_parameters, refuse_unstorable, refuse_unstorable_rows
-from openxp.store.db.urls import async_url
+from openxp.store.db.urls import async_url, asyncpg_options, driver_dsn, engine_options
 from openxp.store.errors import QueryTimeout
 
 log = logging.getLogger("openxp.store")
@@ -73,6 +73,7 @@ class Postgres:
         self._pool_size = pool_size
         self._lookups: Any = None
         self._lookup_lock = asyncio.Lock()
+        options = engine_options(url)
         self._engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -80,7 +81,11 @@ class Postgres:
             pool_pre_ping=False,
             pool_timeout=POOL_TIMEOUT,
             isolation_level="AUTOCOMMIT",
-            connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT},
+            connect_args={
+                "timeout": CONNECT_TIMEOUT,
+                "command_timeout": COMMAND_TIMEOUT,
+                **options.get("connect_args", {}),
+            },
         )
         event.listen(self._engine.sync_engine, "before_cursor_execute", check_core_parameters)
 
@@ -146,9 +151,9 @@ class Postgres:
 
         async with self._lookup_lock:
             if self._lookups is None:
-                dsn = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
                 self._lookups = await asyncpg.create_pool(
-                    dsn,
+                    driver_dsn(self._url),
+                    **asyncpg_options(self._url),
                     min_size=1,
                     max_size=self._pool_size,
                     timeout=CONNECT_TIMEOUT,
