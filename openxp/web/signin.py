@@ -63,11 +63,6 @@ def _budget(tenant_id: int, email: str, ip: str) -> _Budget:
     return _Budget(f"login:{tenant_id}:{crypto.digest(account_store.normalize_email(email))[:32]}", f"login-ip:{ip}")
 
 
-def _throttled(event: str, tenant: str, ip: str, wait: float, actor: str | None = None) -> SignInRefused:
-    audit.event(event, severity="high", tenant=tenant, ip=ip, actor=actor)
-    return _refused(wait)
-
-
 def _refused(wait: float) -> SignInRefused:
     return SignInRefused(THROTTLED, status=429, retry_after=int(wait) + 1)
 
@@ -85,7 +80,8 @@ async def _admit(rt: Runtime, budget: _Budget, *, event: str, tenant: str, ip: s
     if wait > 0:
         # Refused under a lock that already holds: queued like a routine event, so that hammering a
         # locked account does not buy a write per attempt. The attempt that engages it is below.
-        raise _throttled(event, tenant, ip, wait, actor)
+        audit.event(event, severity="high", tenant=tenant, ip=ip, actor=actor)
+        raise _refused(wait)
     async with rt.db.write() as conn, kept_with(conn):
         wait = max(
             await throttle.record_failure(

@@ -23,7 +23,7 @@ from sqlalchemy.sql import Executable
 from openxp.store.db.protocol import Connection
 from openxp.store.db.trouble import storage_trouble
 from openxp.store.db.unstorable import check_core_parameters, refuse_unstorable, refuse_unstorable_rows
-from openxp.store.db.urls import async_url, asyncpg_options, driver_dsn, engine_options
+from openxp.store.db.urls import async_url, asyncpg_options, connect_args, driver_dsn
 from openxp.store.errors import QueryTimeout
 
 log = logging.getLogger("openxp.store")
@@ -73,7 +73,6 @@ class Postgres:
         self._pool_size = pool_size
         self._lookups: Any = None
         self._lookup_lock = asyncio.Lock()
-        options = engine_options(url)
         self._engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -84,7 +83,7 @@ class Postgres:
             connect_args={
                 "timeout": CONNECT_TIMEOUT,
                 "command_timeout": COMMAND_TIMEOUT,
-                **options.get("connect_args", {}),
+                **connect_args(url),
             },
         )
         event.listen(self._engine.sync_engine, "before_cursor_execute", check_core_parameters)

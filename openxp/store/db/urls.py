@@ -55,18 +55,13 @@ def asyncpg_options(url: str) -> dict[str, Any]:
     return {"statement_cache_size": 0} if behind_pooler(url) else {}
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """``create_async_engine`` arguments that the URL asks for, beyond the URL itself."""
-    if make_url(url).get_backend_name() == "sqlite" or not behind_pooler(url):
+def connect_args(url: str) -> dict[str, Any]:
+    """asyncpg connect arguments through SQLAlchemy that the URL asks for, beyond the URL itself."""
+    if not behind_pooler(url):
         return {}
-    return {
-        "connect_args": {
-            **asyncpg_options(url),
-            # Unique names: SQLAlchemy's default counter restarts on each connection, and two
-            # client connections share server connections behind the pooler.
-            "prepared_statement_name_func": lambda: f"__openxp_{uuid.uuid4().hex}__",
-        }
-    }
+    # Unique names: SQLAlchemy's default counter restarts on each connection, and two client
+    # connections share server connections behind the pooler.
+    return {**asyncpg_options(url), "prepared_statement_name_func": lambda: f"__openxp_{uuid.uuid4().hex}__"}
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -78,4 +73,4 @@ def sqlite_path(url: str) -> Path | None:
 
 def null_pool_engine(url: str) -> AsyncEngine:
     """A short-lived engine for one-off work (migrations)."""
-    return create_async_engine(async_url(url), poolclass=NullPool, **engine_options(url))
+    return create_async_engine(async_url(url), poolclass=NullPool, connect_args=connect_args(url))
