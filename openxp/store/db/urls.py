@@ -10,7 +10,7 @@ are off, and each statement SQLAlchemy prepares gets a name of its own.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def connect_args(url: str) -> dict[str, Any]:
         return {}
     # Unique names: SQLAlchemy's default counter restarts on each connection, and two client
     # connections share server connections behind the pooler.
-    return {**asyncpg_options(url), "prepared_statement_name_func": lambda: f"__openxp_{uuid.uuid4().hex}__"}
+    return {**asyncpg_options(url), "prepared_statement_name_func": lambda: f"__openxp_{secrets.token_hex(16)}__"}
 
 
 def sqlite_path(url: str) -> Path | None:
