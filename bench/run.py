@@ -81,6 +81,7 @@ class Plan:
     connections: int
     smoke: bool
     statements: int = 100_000  # stored before the xapi-get targets run
+    token_rows: int = 0  # extra grants, each with an access and a refresh token, never used
 
 
 class Bench:
@@ -218,7 +219,7 @@ class Bench:
         if "sqlite" in services:
             n = self.supply("openxp")
             url = f"sqlite:///{self.workdir / 'sqlite' / 'openxp.sqlite3'}"
-            seeded = seed(url, self.workdir / "sqlite-values", codes=n, refresh=n)
+            seeded = seed(url, self.workdir / "sqlite-values", codes=n, refresh=n, filler=self.plan.token_rows)
             log(f"seeded SQLite with {n} codes and refresh tokens each")
             self.start_openxp("sqlite", url, 1, seeded)
             log("started openxp on SQLite")
@@ -235,7 +236,7 @@ class Bench:
             first = "openxp_bench_" + secrets.token_hex(5)
             asyncio.run(pg_admin(f'CREATE DATABASE "{first}"'))
             self.pg_databases.append(first)
-            seeded = seed(pg_url(first), self.workdir / "pg-values", codes=n, refresh=n)
+            seeded = seed(pg_url(first), self.workdir / "pg-values", codes=n, refresh=n, filler=self.plan.token_rows)
             log(f"seeded PostgreSQL with {n} codes and refresh tokens each")
             databases = {pg[0]: first}
             for name in pg[1:]:  # cloned before any server connects to the template
@@ -368,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="whole seconds per target before round 1")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument(
+        "--token-rows", type=int, default=0, help="openxp: this many more grants with live tokens (the tables at size)"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.duration, args.warmup = 1, 1, 0
@@ -382,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         args.connections,
         args.smoke,
         statements=1000 if args.smoke else 100_000,
+        token_rows=args.token_rows,
     )
     bench = Bench(plan)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -401,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         f"wrk -t{plan.threads} -c{plan.connections}, {plan.rounds} round(s) x {plan.duration:g} s per target"
         f" (warm-up {plan.warmup:g} s), round-robin; req/s is the median over rounds"
     )
+    if plan.token_rows:
+        header.append(
+            f"openxp's token tables hold {plan.token_rows:,} more grants, each with a live access and refresh token"
+        )
     if any(op == "xapi-get" for _, op in plan.targets):
         header.append(f"xapi-get filters by one agent over {plan.statements:,} stored statements (1/1000 match)")
     text = "\n".join(header) + "\n\n" + table + "\n"

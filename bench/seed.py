@@ -154,6 +154,50 @@ async def _bulk_refresh(conn: AsyncConnection, owner: _Owner, n: int) -> list[st
     return values
 
 
+FILLER_CHUNK = 100_000  # filler rows per transaction
+
+
+async def _filler(conn: AsyncConnection, owner: _Owner, n: int) -> None:
+    """``n`` more grants, each with a live access token and a live refresh token, generated inside
+    the database (a recursive CTE on SQLite, ``generate_series`` on PostgreSQL): the token tables
+    at size, for the cost-as-the-work-grows rows. Never handed to wrk; checked against the
+    reference rows by ``_same_shape`` like the other batches."""
+    sqlite = conn.dialect.name == "sqlite"
+    series = (
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < :n) "
+        if sqlite
+        else "WITH k(i) AS (SELECT generate_series(1, :n)) "
+    )
+    token = "lower(hex(randomblob(32)))" if sqlite else "md5(random()::text) || md5(random()::text)"
+    t = now()
+    values = {"n": n, "tenant_id": owner.tenant_id, "client_pk": owner.client_pk, "account_id": owner.account_id}
+    values |= {"scope": owner.scope, "t": t, "grant_end": t + GRANT_LIFETIME}
+    values |= {"access_end": t + ACCESS_TTL, "refresh_end": t + REFRESH_TTL}
+    last = (await conn.execute(text("SELECT coalesce(max(id), 0) FROM grants"))).scalar_one()
+    await conn.execute(
+        text(
+            series + "INSERT INTO grants (tenant_id, client_pk, account_id, scope, created_at, expires_at)"
+            " SELECT :tenant_id, :client_pk, :account_id, :scope, :t, :grant_end FROM k"
+        ),
+        values,
+    )
+    made = "FROM grants WHERE id > :last"
+    await conn.execute(
+        text(
+            "INSERT INTO access_tokens (token_hash, grant_id, scope, created_at, expires_at)"
+            f" SELECT {token}, id, :scope, :t, :access_end {made}"
+        ),
+        values | {"last": last},
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)"
+            f" SELECT {token}, id, :t, :refresh_end {made}"
+        ),
+        values | {"last": last},
+    )
+
+
 async def _same_shape(conn: AsyncConnection, table: Table, key: str, first: str, bulk: str) -> None:
     """The batch rows must differ from the store function's row only in keys and times."""
     column = table.c[key]
@@ -166,7 +210,7 @@ async def _same_shape(conn: AsyncConnection, table: Table, key: str, first: str,
         raise AssertionError(f"bench seeding drifted from openxp's store in {table.name}: {a} != {b}")
 
 
-async def _seed(url: str, out: Path, n_codes: int, n_refresh: int, n_access: int) -> Seeded:
+async def _seed(url: str, out: Path, n_codes: int, n_refresh: int, n_access: int, n_filler: int) -> Seeded:
     db = Database(url, pool_size=1)
     try:
         async with db.write() as conn:
@@ -202,6 +246,16 @@ async def _seed(url: str, out: Path, n_codes: int, n_refresh: int, n_access: int
             while len(values) < n:
                 async with db.write() as conn:
                     values += await bulk(conn, owner, min(BATCH, n - len(values)))
+        filled = 0
+        while filled < n_filler:
+            async with db.write() as conn:
+                await _filler(conn, owner, min(FILLER_CHUNK, n_filler - filled))
+            filled += min(FILLER_CHUNK, n_filler - filled)
+        if n_filler:
+            async with db.read() as conn:
+                stored = (await conn.execute(text("SELECT count(*) FROM access_tokens"))).scalar_one()
+            if stored < n_filler:
+                raise AssertionError(f"the filler wrote {stored} access tokens, not {n_filler}")
         if not db.is_sqlite:
             # As autovacuum would have by now on a live server (SQLite has no automatic ANALYZE).
             async with db.write() as conn:
@@ -231,7 +285,8 @@ async def _seed(url: str, out: Path, n_codes: int, n_refresh: int, n_access: int
     )
 
 
-def seed(url: str, out: Path, *, codes: int, refresh: int, access: int = 10) -> Seeded:
-    """Migrate ``url`` and fill it; returns the client's credentials and the value files."""
+def seed(url: str, out: Path, *, codes: int, refresh: int, access: int = 10, filler: int = 0) -> Seeded:
+    """Migrate ``url`` and fill it; returns the client's credentials and the value files.
+    ``filler``: that many more grants with an access and a refresh token each, never used."""
     upgrade(url)
-    return asyncio.run(_seed(url, out, codes, refresh, access))
+    return asyncio.run(_seed(url, out, codes, refresh, access, filler))

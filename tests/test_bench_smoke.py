@@ -59,7 +59,7 @@ def test_bench_smoke_run_prints_every_target() -> None:
         pytest.skip("wrk is not installed")
     services = _services()
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--targets", ",".join(services)],
+        [sys.executable, "-m", "bench.run", "--smoke", "--targets", ",".join(services), "--token-rows", "3000"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -82,6 +82,8 @@ def test_bench_smoke_run_prints_every_target() -> None:
         assert float(rate.replace(",", "")) > 0, f"{name} measured no requests:\n{result.stdout}"
         assert errors == "0", f"{name} had failed requests ({errors}):\n{result.stdout}\n{result.stderr[-3000:]}"
     assert re.search(r"^\| ratio \| value \| goal \| met \|$", result.stdout, re.M), result.stdout
+    # The token tables at size (issue 14): the filler ran, and the seed checked its row count.
+    assert "token tables hold 3,000 more grants" in result.stdout, result.stdout
 
     # It cleans up after itself: its working directory is gone and none of the servers it started is left.
     workdir = re.search(r"setting up \d+ targets in (\S+)", result.stderr)
@@ -150,3 +152,28 @@ def test_console_pages_bench_prints_a_row_per_page() -> None:
         assert made, result.stderr[-2000:]
         listed = asyncio.run(pg_fetch("SELECT 1 FROM pg_database WHERE datname = $1", made.group(1)))
         assert listed == [], f"database {made.group(1)} left behind"
+
+
+def test_statement_filters_bench_prints_every_query_at_every_size() -> None:
+    """``python -m bench.statement_filters`` at tiny sizes (issue 14): it seeds, grows the database
+    in place, checks that every query returns matching statements (it stops otherwise) and prints
+    a row per query with a cell per size, and the ingest row. No timing is judged."""
+    argv = [sys.executable, "-m", "bench.statement_filters", "--sizes", "2000,3000", "--requests", "1"]
+    argv += ["--ingest", "2"]
+    if backend() == "postgresql":
+        argv += ["--db", POSTGRES_ADMIN_URL]
+    result = subprocess.run(
+        argv,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
+    )
+    assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    labels = [row.strip("| ").split(" | ")[0] for row in rows[1:]]
+    assert len(labels) == 12 and labels[-1].startswith("ingest"), result.stdout
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        assert len(cells) == 3 and all(re.fullmatch(r"[\d.,]+( / [\d.,]+)?", c) for c in cells[1:]), row
