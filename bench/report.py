@@ -86,11 +86,15 @@ def ratios(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         add(f"{name} Bearer /api / ceiling POST", f"{name}:api", "ceiling:post", None)
     for op in OPENXP_OPS:
         add(f"PostgreSQL 2 workers / 1 worker, {OP_LABELS[op]}", f"pg2:{op}", f"pg1:{op}", 1.6)
-    for name in ("sqlite", "pg1", "pg2"):
+    for op in OPENXP_OPS:
+        add(f"PostgreSQL 4 workers / 1 worker, {OP_LABELS[op]}", f"pg4:{op}", f"pg1:{op}", None)
+    for op in OPENXP_OPS:
+        add(f"PgBouncer 2 workers / direct 2 workers, {OP_LABELS[op]}", f"pgb2:{op}", f"pg2:{op}", None)
+    for name in ("sqlite", "pg1", "pg2", "pg4", "pgb2"):
         batches = rate(f"{name}:xapi-post100")
         ingest = batches * 100 if batches is not None else None
         absolute(f"{name} statements/s ingested in batches of 100", ingest, 20_000 if name == "sqlite" else 10_000)
-    for name in ("sqlite", "pg1", "pg2"):
+    for name in ("sqlite", "pg1", "pg2", "pg4", "pgb2"):
         peak = next((r.get("rss") for t, r in rows.items() if t.startswith(name + ":") and r.get("rss")), None)
         absolute(f"{name} peak RSS per worker, MB", peak, 150, at_most=True)
     return found

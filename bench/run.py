@@ -49,6 +49,7 @@ from bench.processes import Service, cpu_used, free_port, http_ok, log, openxp_e
 from bench.report import environment, render, summarize
 from bench.targets import (
     OPS,
+    PG_WORKERS,
     XAPI_HEADERS,
     XAPI_OPS,
     Target,
@@ -93,6 +94,7 @@ class Bench:
         self.targets: list[Target] = []
         self.skipped: dict[str, str] = {}
         self.statement_stores: list[tuple[str, dict[str, str], Target]] = []  # servers to fill for xapi-get
+        self.bouncer: Any = None  # the PgBouncer in front of pgb2's database, when measured
 
     # -- setup
 
@@ -168,7 +170,7 @@ class Bench:
         service = Service(name, port, argv, env, data / "server.log", lambda s: http_ok(s.base_url + "/healthz"))
         service.info = {"workers": workers}
         if url.startswith("postgresql"):
-            service.info["pg_database"] = url.rsplit("/", 1)[1]
+            service.info["pg_database"] = url.rsplit("/", 1)[1].split("?", 1)[0]
         self.services[name] = service
         service.start()
 
@@ -223,7 +225,7 @@ class Bench:
             log(f"seeded SQLite with {n} codes and refresh tokens each")
             self.start_openxp("sqlite", url, 1, seeded)
             log("started openxp on SQLite")
-        pg = [s for s in ("pg1", "pg2") if s in services]
+        pg = [s for s in PG_WORKERS if s in services]
         if pg:
             reason = pg_available()
             if reason:
@@ -231,8 +233,8 @@ class Bench:
                     for op in self._ops(name):
                         self.skipped[f"{name}:{op}"] = reason
                 return
-            # One seeded database, cloned for the second server: both spend the same values, each its own copy.
-            n = self.supply("openxp", workers=2 if "pg2" in pg else 1)
+            # One seeded database, cloned for the other servers: each spends the same values, from its own copy.
+            n = self.supply("openxp", workers=max(PG_WORKERS[name] for name in pg))
             first = "openxp_bench_" + secrets.token_hex(5)
             asyncio.run(pg_admin(f'CREATE DATABASE "{first}"'))
             self.pg_databases.append(first)
@@ -244,7 +246,13 @@ class Bench:
                 asyncio.run(pg_admin(f'CREATE DATABASE "{databases[name]}" TEMPLATE "{first}"'))
                 self.pg_databases.append(databases[name])
             for name in pg:
-                self.start_openxp(name, pg_url(databases[name]), 1 if name == "pg1" else 2, seeded)
+                url = pg_url(databases[name])
+                if name == "pgb2":
+                    from tests.support import pgbouncer
+
+                    self.bouncer = pgbouncer.start(pool_size=20)
+                    url = self.bouncer.url_for(url) + "?pgbouncer=true"
+                self.start_openxp(name, url, PG_WORKERS[name], seeded)
             log(f"started openxp on PostgreSQL ({', '.join(pg)})")
         self.store_statements()
 
@@ -349,6 +357,8 @@ class Bench:
                     service.stop()
                 except Exception as exc:
                     log(f"could not stop {service.name}: {exc}")
+            if self.bouncer is not None:
+                self.bouncer.stop()
             for database in self.pg_databases:
                 try:
                     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))

@@ -15,7 +15,7 @@ from urllib.parse import quote
 FORM = "application/x-www-form-urlencoded"
 
 
-SERVICES = ("ceiling", "peer", "sqlite", "pg1", "pg2")
+SERVICES = ("ceiling", "peer", "sqlite", "pg1", "pg2", "pg4", "pgb2")
 OPENXP_OPS = ("code", "refresh", "client_credentials", "introspect", "api", "xapi-post1", "xapi-post100", "xapi-get")
 OPS = {
     "ceiling": ("get", "post"),
@@ -23,6 +23,8 @@ OPS = {
     "sqlite": OPENXP_OPS,
     "pg1": OPENXP_OPS,
     "pg2": OPENXP_OPS,
+    "pg4": OPENXP_OPS,
+    "pgb2": OPENXP_OPS,
 }
 LABELS = {
     "ceiling": "Starlette bare (uvicorn, 1 process)",
@@ -30,6 +32,8 @@ LABELS = {
     "sqlite": "openxp, SQLite, 1 worker",
     "pg1": "openxp, PostgreSQL, 1 worker",
     "pg2": "openxp, PostgreSQL, 2 workers",
+    "pg4": "openxp, PostgreSQL, 4 workers",
+    "pgb2": "openxp, PostgreSQL through PgBouncer (transaction pooling), 2 workers",
 }
 OP_LABELS = {
     "get": "GET / (JSON)",
@@ -43,6 +47,8 @@ OP_LABELS = {
     "xapi-post100": "POST /xapi/statements x100",
     "xapi-get": "GET /xapi/statements?agent=",
 }
+# Workers of each PostgreSQL service; ``pgb2`` reaches the database through a PgBouncer of its own.
+PG_WORKERS = {"pg1": 1, "pg2": 2, "pg4": 4, "pgb2": 2}
 XAPI_OPS = {"xapi-post1", "xapi-post100", "xapi-get"}
 
 
