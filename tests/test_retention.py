@@ -60,11 +60,11 @@ def post(server: Server, key: dict[str, Any], statements: list[dict[str, Any]], 
 
 def age(server: Server, table: str, column: str, key: str, values: list[str], days: int) -> None:
     for value in values:
-        server.sql(f"UPDATE {table} SET {column} = {column} - :s WHERE {key} = :v", {"s": days * DAY, "v": value})  # noqa: S608
+        server.sql(f"UPDATE {table} SET {column} = {column} - :s WHERE {key} = :v", {"s": days * DAY, "v": value})
 
 
 def tenant_count(server: Server, table: str, tenant: str) -> int:
-    sql = f"SELECT count(*) FROM {table} WHERE tenant_id = (SELECT id FROM tenants WHERE name = :n)"  # noqa: S608
+    sql = f"SELECT count(*) FROM {table} WHERE tenant_id = (SELECT id FROM tenants WHERE name = :n)"
     return int(server.sql(sql, {"n": tenant})[0][0])
 
 
@@ -85,7 +85,9 @@ def seed(server: Server, key: dict[str, Any]) -> dict[str, Any]:
     age(server, "xapi_statements", "stored", "statement_id", [s["id"] for s in old], 40)
     agent = json.dumps({"mbox": learner["mbox"]})
     for profile in ("old1", "old2", "new"):
-        made = xapi(server, "POST", "/agents/profile", key, params={"agent": agent, "profileId": profile}, json={"x": 1})
+        made = xapi(
+            server, "POST", "/agents/profile", key, params={"agent": agent, "profileId": profile}, json={"x": 1}
+        )
         assert made.status_code == 204, made.text
     age(server, "xapi_documents", "updated", "doc_id", ["old1", "old2"], 40)
     return {"old": [s["id"] for s in old], "new": [s["id"] for s in new], "voiding": voiding["id"], "shared": shared}
