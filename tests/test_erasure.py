@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from tests.support.server import Server, backend, destroy_server, make_server
+from tests.support.statements import post_with_parts
 from tests.xapi.lrs import xapi
 
-BOUNDARY = "-------erasure-boundary-2718281828"
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 ERASED_HOME = "urn:openxp:erased"
 
@@ -64,27 +64,12 @@ def attachment_of(content: bytes) -> dict[str, Any]:
     }
 
 
-def post(server: Server, tenant: str, statements: list[dict[str, Any]], parts: list[bytes] = ()) -> None:  # type: ignore[assignment]
+def post(server: Server, tenant: str, statements: list[dict[str, Any]], parts: list[bytes] | None = None) -> None:
     key = server.apikeys["KA" if tenant == "a" else "KB"]
-    if not parts:
-        response = xapi(server, "POST", "/statements", key, json=statements)
-    else:
-        out = [f"--{BOUNDARY}\r\nContent-Type: application/json\r\n\r\n".encode(), json.dumps(statements).encode()]
-        for content in parts:
-            out.append(
-                f"\r\n--{BOUNDARY}\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n"
-                f"X-Experience-API-Hash: {hashlib.sha256(content).hexdigest()}\r\n\r\n".encode()
-            )
-            out.append(content)
-        out.append(f"\r\n--{BOUNDARY}--".encode())
-        response = xapi(
-            server,
-            "POST",
-            "/statements",
-            key,
-            content=b"".join(out),
-            headers={"Content-Type": f"multipart/mixed; boundary={BOUNDARY}"},
-        )
+    if parts:
+        post_with_parts(server, key, statements, parts)
+        return
+    response = xapi(server, "POST", "/statements", key, json=statements)
     assert response.status_code == 200, response.text
 
 

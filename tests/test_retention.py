@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from tests.support.server import Server, destroy_server, make_server
+from tests.support.statements import post_with_parts
 from tests.test_erasure import activity, attachment_of, mbox, stmt, verb
 from tests.xapi.lrs import xapi
 
 BATCH = 3
 DAY = 86400
-BOUNDARY = "-------retention-boundary-1414"
 
 
 @pytest.fixture(scope="module")
@@ -34,28 +34,6 @@ def new_tenant(server: Server) -> tuple[str, dict[str, Any]]:
     name = "r" + secrets.token_hex(4)
     server.cli_json("tenant", "create", name)
     return name, server.cli_json("apikey", "create", "--tenant", name, "--name", "feed")
-
-
-def post(server: Server, key: dict[str, Any], statements: list[dict[str, Any]], parts: list[bytes] = ()) -> None:  # type: ignore[assignment]
-    import hashlib
-
-    out = [f"--{BOUNDARY}\r\nContent-Type: application/json\r\n\r\n".encode(), json.dumps(statements).encode()]
-    for content in parts:
-        out.append(
-            f"\r\n--{BOUNDARY}\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n"
-            f"X-Experience-API-Hash: {hashlib.sha256(content).hexdigest()}\r\n\r\n".encode()
-        )
-        out.append(content)
-    out.append(f"\r\n--{BOUNDARY}--".encode())
-    response = xapi(
-        server,
-        "POST",
-        "/statements",
-        key,
-        content=b"".join(out),
-        headers={"Content-Type": f"multipart/mixed; boundary={BOUNDARY}"},
-    )
-    assert response.status_code == 200, response.text
 
 
 def age(server: Server, table: str, column: str, key: str, values: list[str], days: int) -> None:
@@ -80,8 +58,8 @@ def seed(server: Server, key: dict[str, Any]) -> dict[str, Any]:
     new_shared = stmt(learner, attachments=[attachment_of(shared)])
     voiding = stmt(learner, {"objectType": "StatementRef", "id": old[2]["id"]}, verb=verb("voided"))
     new = [new_shared, voiding, stmt(learner, activity())]
-    post(server, key, old, [only_old, shared])
-    post(server, key, new, [shared])
+    post_with_parts(server, key, old, [only_old, shared])
+    post_with_parts(server, key, new, [shared])
     age(server, "xapi_statements", "stored", "statement_id", [s["id"] for s in old], 40)
     agent = json.dumps({"mbox": learner["mbox"]})
     for profile in ("old1", "old2", "new"):
