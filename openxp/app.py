@@ -60,6 +60,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/actors/agents", api_actors.put_agent, methods=["PUT"]),
         Route("/api/actors/search", api_actors.search_actors, methods=["POST"]),
         Route("/api/actors/attributes", api_actors.attributes, methods=["GET"]),
+        Route("/api/actors/erase", api_actors.erase_actor, methods=["POST"]),
         Route("/api/auth/basic", api_credentials.create_basic, methods=["POST"]),
         Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),
         Route("/api/launch", api_credentials.launch, methods=["POST"]),
@@ -88,6 +89,7 @@ async def _housekeeping(db: Database, settings: Settings) -> None:
         try:
             async with db.write() as conn:
                 await housekeeping.purge(conn, audit_retention_days=settings.audit_retention_days)
+            await housekeeping.retention(db, batch=settings.retention_batch)
         except Exception:
             log.exception("housekeeping failed; will retry")
 

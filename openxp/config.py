@@ -106,6 +106,7 @@ _WHOLE_NUMBER_VARIABLES = {
     "xapi_max_parts": "OPENXP_XAPI_MAX_PARTS",
     "argon2_concurrency": "OPENXP_ARGON2_CONCURRENCY",
     "console_import_max_bytes": "OPENXP_CONSOLE_IMPORT_MAX_BYTES",
+    "retention_batch": "OPENXP_RETENTION_BATCH",
 }
 
 
@@ -146,6 +147,8 @@ class Settings:
     audit_retention_days: int = 365
     # The largest CSV file the console's learner import takes in one upload (bytes).
     console_import_max_bytes: int = 20 * 1024 * 1024
+    # Rows deleted per transaction when housekeeping applies the tenants' retention periods.
+    retention_batch: int = 1000
 
     @property
     def issuer(self) -> str:

@@ -21,6 +21,7 @@ SCOPES: dict[str, str] = {
     "users/import": "Create and update learners by import",
     "actors/read": "Read learners and their attributes",
     "actors/write": "Create and update learners",
+    "actors/erase": "Erase a learner and their learning records (GDPR Art. 17)",
     "statements/read": "Read all learning records (xAPI statements)",
     "statements/read/mine": "Read the learning records this credential wrote",
     "statements/write": "Write learning records (xAPI statements)",

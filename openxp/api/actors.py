@@ -15,11 +15,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from openxp import audit
+from openxp import audit, erasure
 from openxp.api import criteria as criteria_sql
 from openxp.api.body import json_body
 from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, ValidationFailed
 from openxp.api.http import endpoint
+from openxp.audit_writer import kept_with
 from openxp.auth import Principal
 from openxp.httpio import JSON, NO_STORE
 from openxp.imports.errors import RowRejected
@@ -243,3 +244,34 @@ async def put_agent(request: Request, principal: Principal) -> Response:
         new=stored is None,
     )
     return JSON(actor_of(saved, rt.settings.public_url), headers=NO_STORE)
+
+
+@endpoint("actors/erase")
+async def erase_actor(request: Request, principal: Principal) -> Response:
+    """POST /api/actors/erase {"agent": {an xAPI Agent identifier}, "dryRun": false}: erase one
+    learner of the tenant (GDPR Art. 17), or with dryRun count what would go; answers the counts."""
+    rt = runtime(request)
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be an object with agent and dryRun", prop="body")
+    unknown = sorted(set(body) - {"agent", "dryRun"})
+    if unknown:
+        raise ValidationFailed(f"unknown member {unknown[0][:50]!r}", prop=unknown[0][:50])
+    dry_run = body.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        raise ValidationFailed("dryRun must be true or false", prop="dryRun")
+    refused = erasure.refusal(body.get("agent"))
+    if refused is not None:
+        raise ValidationFailed(refused[0], prop=refused[1])
+    async with rt.db.write() as conn, kept_with(conn):
+        answer = await erasure.erase(
+            conn,
+            principal.tenant_id,
+            body["agent"],
+            rt.settings.public_url,
+            dry_run=dry_run,
+            tenant=principal.tenant,
+            actor=principal.key or principal.client_id,
+            client_id=principal.client_id,
+        )
+    return JSON(answer, headers=NO_STORE)

@@ -7,6 +7,7 @@ read from stdin (``--password-stdin``) or a prompt, never from the command line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -33,13 +34,14 @@ from openxp.cli.admins import admin_app
 from openxp.cli.apikeys import apikey_app
 from openxp.cli.audit import audit as audit_command
 from openxp.cli.clients import client_app
+from openxp.cli.learners import learners_app
 from openxp.cli.tenants import tenant_app
 from openxp.cli.users import users_app
 from openxp.config import Settings
+from openxp.store import Database, housekeeping
 from openxp.store import accounts as account_store
 from openxp.store import apikeys as apikey_store
 from openxp.store import clients as client_store
-from openxp.store import housekeeping
 from openxp.store import tenants as tenant_store
 from openxp.store.db import Connection, sqlite_path
 
@@ -51,6 +53,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(client_app, name="client")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(users_app, name="users")
+app.add_typer(learners_app, name="learners")
 app.command("audit")(audit_command)
 
 HOST_OPTION = typer.Option("127.0.0.1", "--host", metavar="HOST", help="Interface to listen on.")
@@ -285,11 +288,24 @@ def purge(
     counts = with_db(
         lambda conn: housekeeping.purge(conn, grace, audit_retention_days=settings.audit_retention_days), settings
     )
+    kept = asyncio.run(_retention(settings))
     emit(
         as_json,
-        {"purged": counts},
-        "purged " + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()),
+        {"purged": counts, "retention": kept},
+        "purged "
+        + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items())
+        + "\nretention: "
+        + ", ".join(f"{n} {name}" for name, n in kept.items()),
     )
+
+
+async def _retention(settings: Settings) -> dict[str, int]:
+    """The tenants' retention periods, batch by batch (``housekeeping.retention``)."""
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        return await housekeeping.retention(db, batch=settings.retention_batch)
+    finally:
+        await db.dispose()
 
 
 @app.command()

@@ -47,3 +47,22 @@ def tenant_set_id_attributes(
 
     with_db(work)
     typer.echo(f"{name}: learners are identified by {', '.join(attributes)}")
+
+
+@tenant_app.command("set-retention")
+def tenant_set_retention(
+    name: str = typer.Argument(..., metavar="NAME", help="The tenant's name."),
+    days: int = typer.Option(
+        ..., "--days", min=0, max=tenant_store.MAX_RETENTION_DAYS, metavar="N", help="Days to keep; 0 keeps everything."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Keep the tenant's statements and documents N days; housekeeping deletes older ones (0: keep all)."""
+
+    async def work(conn: Connection) -> None:
+        tenant = await tenant_store.get(conn, name)
+        await tenant_store.set_retention(conn, tenant.id, days)
+
+    with_db(work)
+    human = f"{name}: statements and documents are kept " + (f"{days} days" if days else "forever")
+    emit(as_json, {"name": name, "retention_days": days}, human)

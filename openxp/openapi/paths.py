@@ -295,6 +295,19 @@ def api_paths() -> dict[str, Any]:
                 {"200": answer(200, ref("Attributes"))},
             )
         },
+        "/api/actors/erase": {
+            "post": api_op(
+                "eraseActor",
+                "Erase one learner and their learning records, GDPR Art. 17 (scope actors/erase)",
+                {"200": answer(200, ref("Erased"))},
+                413,
+                415,
+                body=body(ref("EraseRequest")),
+                description="Removes the learner record, the statements they are the actor of, their state and "
+                "agent-profile documents and attachments no other statement uses, in one transaction; statements "
+                "that only mention them keep a stable pseudonym instead. dryRun counts without removing.",
+            )
+        },
         "/api/auth/basic": {
             "post": api_op(
                 "createBasic",

@@ -290,6 +290,50 @@ API: dict[str, Schema] = {
         description="ClearXP's Actor: an xAPI Agent, its attributes under the attributes extension",
     ),
     "Actors": array(ref("Actor"), "one page of actors (limit and skip are query parameters)"),
+    "EraseRequest": obj(
+        {
+            "agent": obj(
+                {
+                    "objectType": string(enum=["Agent"]),
+                    "name": string("ignored: only the identifier is used"),
+                    "mbox": string(pattern="^mailto:"),
+                    "mbox_sha1sum": string(pattern="^[0-9a-fA-F]{40}$"),
+                    "openid": string(),
+                    "account": obj({"homePage": string(), "name": string()}, required=("homePage", "name")),
+                },
+                description="the learner: an xAPI Agent with exactly one identifier",
+            ),
+            "dryRun": {
+                "type": "boolean",
+                "default": False,
+                "description": "count what would be removed; remove nothing",
+            },
+        },
+        required=("agent",),
+        closed=True,
+    ),
+    "Erased": obj(
+        {
+            "dryRun": {"type": "boolean"},
+            "removed": obj(
+                {
+                    name: integer()
+                    for name in (
+                        "learner",
+                        "attributes",
+                        "statements",
+                        "stateDocuments",
+                        "agentProfiles",
+                        "attachments",
+                        "pseudonymisedStatements",
+                    )
+                },
+                description="what was removed (or, with dryRun, would be), by kind; pseudonymisedStatements "
+                "kept their statement with the learner replaced by a pseudonym",
+            ),
+        },
+        required=("dryRun", "removed"),
+    ),
     "ActorSearch": obj(
         {
             "criteria": {

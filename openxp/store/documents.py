@@ -109,3 +109,19 @@ async def remove(conn: Connection, tenant_id: int, key: Key, doc_id: str | None)
     if doc_id is not None:
         conds.append(docs_t.c.doc_id == doc_id)
     await conn.execute(delete(docs_t).where(*conds))
+
+
+async def purge_older(conn: Connection, tenant_id: int, before: float, limit: int) -> int:
+    """Retention: delete at most ``limit`` of the tenant's documents last updated before ``before``."""
+    oldest = (
+        select(docs_t.c.id)
+        .where(docs_t.c.tenant_id == tenant_id, docs_t.c.updated < before)
+        .order_by(docs_t.c.id)
+        .limit(limit)
+    )
+    result = await conn.execute(
+        delete(docs_t)
+        .where(docs_t.c.tenant_id == tenant_id, docs_t.c.id.in_(select(oldest.subquery().c.id)))
+        .returning(docs_t.c.id)
+    )
+    return len(result.all())

@@ -47,6 +47,10 @@ tenants = Table(
     Column("user_id_attributes", JSON, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    # Days statements and documents are kept (housekeeping deletes older ones); 0 keeps them forever.
+    Column("retention_days", Integer, nullable=False, default=0, server_default="0"),
+    # The key of the tenant's erased-learner pseudonyms (store/erasure.py), made on first erasure.
+    Column("pseudonym_key", String(64), nullable=True),
 )
 
 accounts = Table(

@@ -23,10 +23,12 @@ class Tenant:
     name: str
     user_id_attributes: list[str]
     disabled: bool
+    # Days statements and documents are kept; 0 keeps them forever.
+    retention_days: int = 0
 
 
 def _tenant(row: Any) -> Tenant:
-    return Tenant(row.id, row.name, list(row.user_id_attributes), bool(row.disabled))
+    return Tenant(row.id, row.name, list(row.user_id_attributes), bool(row.disabled), int(row.retention_days or 0))
 
 
 def validate_name(name: str) -> str:
@@ -77,6 +79,22 @@ async def set_user_id_attributes(conn: Connection, tenant_id: int, attributes: l
     if not attributes or any(not a.strip() for a in attributes):
         raise Invalid("give at least one non-empty attribute name")
     await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(user_id_attributes=attributes))
+
+
+# Ten years: beyond it a retention period is a typo, not a policy.
+MAX_RETENTION_DAYS = 3650
+
+
+async def set_retention(conn: Connection, tenant_id: int, days: int) -> None:
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise Invalid(f"the retention period is 0 (keep everything) to {MAX_RETENTION_DAYS} days")
+    await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(retention_days=days))
+
+
+async def with_retention(conn: Connection) -> list[Tenant]:
+    """The tenants whose records are kept for a limited time."""
+    rows = (await conn.execute(select(tenants).where(tenants.c.retention_days > 0).order_by(tenants.c.id))).all()
+    return [_tenant(r) for r in rows]
 
 
 async def count(conn: Connection) -> int:
