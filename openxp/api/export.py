@@ -11,10 +11,8 @@ tenant's only (I-01).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from openxp import wire
 from openxp.api.errors import InvalidParameter
@@ -50,24 +48,8 @@ def read_filters(query_string: bytes) -> tuple[store.Filters, str]:
         raise InvalidParameter(exc.description, prop=exc.prop or "") from None
 
 
-def streamed(body: AsyncIterator[tuple[int, bytes]], fmt: str, filename: str) -> Response:
-    async def chunks() -> AsyncIterator[bytes]:
-        async for _, block in body:
-            yield block
-
-    return StreamingResponse(
-        chunks(),
-        media_type=export.FORMATS[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}.{fmt}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
-
-
 @endpoint(SCOPE)
 async def export_statements(request: Request, principal: Principal) -> Response:
     filters, fmt = read_filters(request.scope.get("query_string", b""))
     body = export.encoded(runtime(request).db, principal.tenant_id, filters, fmt)
-    return streamed(body, fmt, f"statements-{principal.tenant}")
+    return export.response(body, fmt, f"statements-{principal.tenant}")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from starlette.responses import Response, StreamingResponse
 
 from openxp.exports.cells import safe_cell
 from openxp.store import Database
@@ -127,3 +128,21 @@ def _csv_lines(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     return out.getvalue().encode()
+
+
+def response(body: AsyncIterator[tuple[int, bytes]], fmt: str, filename: str) -> Response:
+    """The export as a download, streamed as it is read (the API's and the console's)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for _, block in body:
+            yield block
+
+    return StreamingResponse(
+        chunks(),
+        media_type=FORMATS[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}.{fmt}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
