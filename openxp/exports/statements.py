@@ -102,7 +102,7 @@ async def pages(
     after: int | None = None
     while True:
         async with db.read() as conn:
-            rows = await store.query(conn, tenant_id, filters, limit=size, ascending=True, after_seq=after)
+            rows = await store.walk(conn, tenant_id, filters, limit=size, after_seq=after)
         if rows:
             yield rows
         if len(rows) < size:
