@@ -31,24 +31,16 @@ from pathlib import Path
 
 import httpx
 
-from bench.console_seed import TENANT, Plan, check_seed, seed
+from bench.console_seed import TENANT, Plan, check_seed, prepare
 from bench.postgres import pg_execute, pg_version
-from bench.processes import Service, free_port, http_ok, log, openxp_env, process_tree
-from openxp.store.migrate import upgrade
+from bench.processes import Service, _status_kb, http_ok, log, process_tree
 
 FORMATS = ("ndjson", "csv")
 
 
-def _vm_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def _peak_kb(server: Service) -> int:
     assert server.process is not None
-    return max(_vm_kb(pid, "VmHWM") for pid in process_tree(server.process.pid))
+    return max(_status_kb(pid, "VmHWM") for pid in process_tree(server.process.pid))
 
 
 def http_export(server: Service, key: str, secret: str, fmt: str) -> tuple[float, int, int, int, int]:
@@ -93,14 +85,8 @@ def cli_export(env: dict[str, str], work: Path, fmt: str) -> tuple[float, int, i
 
 
 def run(url: str, plan: Plan, work: Path, backend: str, via: list[str]) -> None:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    start = time.perf_counter()
-    upgrade(url)
-    seeded = asyncio.run(seed(url, plan, base_url))
-    log(f"seeded in {time.perf_counter() - start:.0f} s")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")} | openxp_env(work, url, base_url)
-    argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", "1"]
+    ready = prepare(url, plan, work)
+    seeded, base_url, env, argv, port = ready.seeded, ready.base_url, ready.env, ready.serve, ready.port
     results: list[tuple[str, str, float, int, int, int, int]] = []
     for fmt in FORMATS:
         if "http" in via:
