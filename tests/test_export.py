@@ -5,7 +5,7 @@ The export answers exactly the statements GET /xapi/statements answers for the s
 its pages walked through ``more``), oldest first; NDJSON lines are the stored statements, CSV rows
 have the documented columns, and text cells that begin like a formula get a leading apostrophe.
 A bad filter is a 400 in the /api error shape; a credential without ``statements/read`` gets 403;
-another tenant's statements never appear (SECURITY.md I-01).
+another tenant's statements never appear (SECURITY.md I-01, I-09).
 """
 
 from __future__ import annotations
@@ -337,13 +337,14 @@ def test_scope_is_required(server: Server, seeded: dict[str, list[str]]) -> None
     assert no_token.status_code == 401
 
 
-def test_another_tenants_statements_never_appear(server: Server, reader: str, seeded: dict[str, list[str]]) -> None:
+def test_I01_I09_another_tenants_statements_never_appear(server: Server, reader: str, seeded: dict[str, list[str]]) -> None:
     b_reader = _service_token(server, "b", "statements/read")
     mine = [s["id"] for s in ndjson(export(server, b_reader, "b"))]
     assert mine == seeded["b"]
     # a's credential naming tenant b is refused, not answered with b's (or a's) statements.
     crossed = export(server, reader, "b")
-    assert crossed.status_code in {401, 403}, crossed.text
+    assert crossed.status_code == 403, crossed.text
+    assert crossed.json()["error"] == "tenant_mismatch"
     assert "secret@b.test" not in crossed.text
     everything = export(server, reader, format="csv").text + export(server, reader).text
     assert "secret@b.test" not in everything
