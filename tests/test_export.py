@@ -337,7 +337,9 @@ def test_scope_is_required(server: Server, seeded: dict[str, list[str]]) -> None
     assert no_token.status_code == 401
 
 
-def test_I01_I09_another_tenants_statements_never_appear(server: Server, reader: str, seeded: dict[str, list[str]]) -> None:
+def test_I01_I09_another_tenants_statements_never_appear(
+    server: Server, reader: str, seeded: dict[str, list[str]]
+) -> None:
     b_reader = _service_token(server, "b", "statements/read")
     mine = [s["id"] for s in ndjson(export(server, b_reader, "b"))]
     assert mine == seeded["b"]
