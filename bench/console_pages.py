@@ -29,7 +29,6 @@ import re
 import secrets
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,11 +48,10 @@ from bench.console_seed import (
     Seeded,
     activity_id,
     check_seed,
-    seed,
+    prepare,
 )
 from bench.postgres import pg_execute, pg_version
-from bench.processes import Service, free_port, http_ok, log, openxp_env
-from openxp.store.migrate import upgrade
+from bench.processes import Service, http_ok, log
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -186,15 +184,11 @@ def _load() -> str:
 
 
 def run(url: str, plan: Plan, work: Path, backend: str) -> None:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    start = time.perf_counter()
-    upgrade(url)
-    seeded = asyncio.run(seed(url, plan, base_url))
-    log(f"seeded in {time.perf_counter() - start:.0f} s")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")} | openxp_env(work, url, base_url)
-    argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", "1"]
-    server = Service("openxp", port, argv, env, work / "server.log", lambda s: http_ok(s.base_url + "/healthz"))
+    ready = prepare(url, plan, work)
+    seeded, base_url = ready.seeded, ready.base_url
+    server = Service(
+        "openxp", ready.port, ready.serve, ready.env, work / "server.log", lambda s: http_ok(s.base_url + "/healthz")
+    )
     try:
         server.start()
         check_seed(url, base_url, seeded)

@@ -20,18 +20,21 @@ import asyncio
 import base64
 import json
 import math
+import os
 import random
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from bench.postgres import pg_execute
-from bench.processes import log
+from bench.processes import free_port, log, openxp_env
 from openxp import crypto, scopes
 from openxp.imports.validation import validate_row
 from openxp.store import Database
@@ -43,6 +46,7 @@ from openxp.store import grants as grant_store
 from openxp.store import learners as learner_store
 from openxp.store import statements as statement_store
 from openxp.store import tenants as tenant_store
+from openxp.store.migrate import upgrade
 from openxp.store.models import xapi_statement_activities, xapi_statement_agents, xapi_statements
 from openxp.xapi import shape
 from openxp.xapi.validate import Validator, normalize
@@ -326,6 +330,30 @@ async def seed(url: str, plan: Plan, public_url: str) -> Seeded:
         await pg_execute(url, "ANALYZE" if plan.no_vacuum else "VACUUM ANALYZE")
     learners = [learner_email(TENANT, i) for i in (0, plan.learners // 2, plan.learners - 1)]
     return Seeded(f"owner@{TENANT}.example.com", key, secret, client_id, learners, sample)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A seeded database and what it takes to serve it: the port, URL, environment and argv."""
+
+    seeded: Seeded
+    port: int
+    base_url: str
+    env: dict[str, str]
+    serve: list[str]
+
+
+def prepare(url: str, plan: Plan, work: Path) -> Prepared:
+    """Migrate and seed ``url`` for an ``openxp serve --workers 1`` on a free port (not started)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    start = time.perf_counter()
+    upgrade(url)
+    seeded = asyncio.run(seed(url, plan, base_url))
+    log(f"seeded in {time.perf_counter() - start:.0f} s")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")} | openxp_env(work, url, base_url)
+    argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", "1"]
+    return Prepared(seeded, port, base_url, env, argv)
 
 
 async def _row(url: str, statement_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from openxp import audit, openapi, surfaces
 from openxp.api import actors as api_actors
 from openxp.api import audit as api_audit
 from openxp.api import credentials as api_credentials
+from openxp.api import export as api_export
 from openxp.api import users as api_users
 from openxp.api.unrouted import unrouted
 from openxp.audit_writer import AuditWriter
@@ -65,6 +66,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),
         Route("/api/launch", api_credentials.launch, methods=["POST"]),
         Route("/api/audit", api_audit.list_audit, methods=["GET"]),
+        Route("/api/export/statements", api_export.export_statements, methods=["GET"]),
         Route("/auth/oauth/revoke", oauth.revoke, methods=["POST"]),
         Route("/auth/oauth/authorize", pages.authorize, methods=["GET"]),
         Route("/auth/login", pages.login, methods=["POST"]),

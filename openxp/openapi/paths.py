@@ -342,6 +342,24 @@ def api_paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/api/export/statements": {
+            "get": api_op(
+                "exportStatements",
+                "The tenant's statements matching the xAPI filters, oldest first, streamed as NDJSON or CSV"
+                " (scope statements/read)",
+                {
+                    "200": {
+                        "description": "One statement JSON per line (ndjson), or a header row and one row per"
+                        " statement (csv); voided statements are left out",
+                        "content": {
+                            "application/x-ndjson": {"schema": string()},
+                            "text/csv": {"schema": string()},
+                        },
+                    }
+                },
+                parameters=[*filter_params(), query("format", string(enum=["ndjson", "csv"]), "default ndjson")],
+            )
+        },
         "/api/launch": {
             "post": api_op(
                 "launch",
@@ -420,10 +438,9 @@ def _document_resource(name: str, key: list[dict[str, Any]], id_param: str) -> d
     }
 
 
-def xapi_paths() -> dict[str, Any]:
-    statement_filters = [
-        query("statementId", UUID),
-        query("voidedStatementId", UUID),
+def filter_params() -> list[dict[str, Any]]:
+    """The statement filters (openxp.xapi.filters): GET /xapi/statements and the export."""
+    return [
         query("agent", AGENT_JSON),
         query("verb", IRI),
         query("activity", IRI),
@@ -432,6 +449,14 @@ def xapi_paths() -> dict[str, Any]:
         query("related_agents", {"type": "boolean"}),
         query("since", TIMESTAMP),
         query("until", TIMESTAMP),
+    ]
+
+
+def xapi_paths() -> dict[str, Any]:
+    statement_filters = [
+        query("statementId", UUID),
+        query("voidedStatementId", UUID),
+        *filter_params(),
         query("limit", {"type": "integer", "minimum": 0}, "0: the server's maximum (500)"),
         query("format", string(enum=["exact", "ids", "canonical"])),
         query("attachments", {"type": "boolean"}, "true: multipart/mixed with the attachment bytes"),

@@ -291,7 +291,7 @@ def _window(stored: Any, f: Filters) -> list[ColumnElement[bool]]:
 
 
 def _page_branches(
-    tenant_id: int, f: Filters, rest_of_page: list[ColumnElement[bool]], order: Any, limit: int
+    tenant_id: int, f: Filters, rest_of_page: list[ColumnElement[bool]], order: Any, limit: int, parts: str = "all"
 ) -> list[Select[Any]]:
     """The seqs of at most ``limit`` matching statements per branch, each branch one ordered
     index scan that stops at the page (docs/security.md, Input limits on /xapi).
@@ -346,6 +346,10 @@ def _page_branches(
         branches.append(
             select(s.c.seq).where(s.c.tenant_id == tenant_id, *others, *in_page).order_by(order(s.c.seq)).limit(limit)
         )
+    if parts == "direct":
+        return branches
+    if parts == "refs":
+        branches = []
     referring = s.alias("referring")
     target = s.alias("target")
     referring_page = [_on(referring, c) for c in page]
@@ -397,18 +401,57 @@ async def query(
     return [_stored(r) for r in rows]
 
 
-def statement_query(tenant_id: int, f: Filters, *, limit: int, ascending: bool, after_seq: int | None) -> Select[Any]:
-    """The SELECT behind ``query`` (its own function so that its plan can be inspected)."""
+async def walk(conn: Connection, tenant_id: int, f: Filters, *, limit: int, after_seq: int | None) -> list[Stored]:
+    """The next page of ``query`` in ascending order (what an export walks), at a cost that
+    follows the page, not the position in the walk.
+
+    ``query``'s StatementRef branch reads every statement that refers to anything after the
+    cursor and sorts them (it cannot stop at the page: the targets are looked up one by one), so
+    walking a filtered tenant page by page read those statements once per page: quadratic in
+    their number. Here the direct matches come first; the page can hold nothing past the last of
+    them (when they fill it), so the StatementRef branch is bounded to that seq, and only the
+    statements referring to something within the page's span are read."""
+    if not f.matches_something:
+        return await query(conn, tenant_id, f, limit=limit, ascending=True, after_seq=after_seq)
+    direct = [
+        _stored(r)
+        for r in await conn.execute(
+            statement_query(tenant_id, f, limit=limit, ascending=True, after_seq=after_seq, parts="direct")
+        )
+    ]
+    upto = direct[-1].seq if len(direct) == limit else None
+    refs = await conn.execute(
+        statement_query(tenant_id, f, limit=limit, ascending=True, after_seq=after_seq, upto_seq=upto, parts="refs")
+    )
+    merged = {r.seq: r for r in direct} | {r.seq: _stored(r) for r in refs}
+    return [merged[seq] for seq in sorted(merged)[:limit]]
+
+
+def statement_query(
+    tenant_id: int,
+    f: Filters,
+    *,
+    limit: int,
+    ascending: bool,
+    after_seq: int | None,
+    upto_seq: int | None = None,
+    parts: str = "all",
+) -> Select[Any]:
+    """The SELECT behind ``query`` (its own function so that its plan can be inspected).
+    ``parts``: "all" the branches, only the "direct" matches, or only the "refs" (StatementRefs
+    to a match); ``upto_seq``: no seq above it (ascending walks)."""
     s = statements_t
     # What every statement on the page satisfies besides the filters.
     page: list[ColumnElement[bool]] = [s.c.voided.is_(False)]
     if after_seq is not None:
         page.append(s.c.seq > after_seq if ascending else s.c.seq < after_seq)
+    if upto_seq is not None:
+        page.append(s.c.seq <= upto_seq)
     if f.authority is not None:
         page.append(s.c.authority_key == f.authority)
     order = asc if ascending else desc
     if f.matches_something:
-        branches = [select(b.subquery().c.seq) for b in _page_branches(tenant_id, f, page, order, limit)]
+        branches = [select(b.subquery().c.seq) for b in _page_branches(tenant_id, f, page, order, limit, parts)]
         # At most (branches x limit) seqs: the page is looked up by primary key. Left indexable,
         # ``tenant_id = ?`` lets SQLite's planner walk the tenant's statements instead; ``+ 0``
         # keeps the test and takes it off the planner's list of index keys.

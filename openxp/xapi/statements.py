@@ -38,6 +38,7 @@ from openxp.runtime import runtime
 from openxp.store import now
 from openxp.store import statements as store
 from openxp.xapi import attachments, compare, shape
+from openxp.xapi import filters as statement_filters
 from openxp.xapi.endpoint import XContext, endpoint
 from openxp.xapi.errors import (
     BadRequest,
@@ -50,7 +51,7 @@ from openxp.xapi.errors import (
 )
 from openxp.xapi.params import query_params
 from openxp.xapi.shape import iso
-from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time, timestamp
+from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time
 
 T = TypeVar("T")
 MAX_BODY = 16 * 1024 * 1024
@@ -311,45 +312,6 @@ async def _post(request: Request, ctx: XContext) -> Response:
 # -- reading ---------------------------------------------------------------
 
 
-def _bool_param(params: dict[str, str], name: str) -> bool:
-    value = params.get(name, "false")
-    if value not in {"true", "false"}:
-        raise BadRequest(f"{name} must be true or false")
-    return value == "true"
-
-
-def _time_param(params: dict[str, str], name: str) -> float | None:
-    if name not in params:
-        return None
-    # A raw '+' in an unencoded offset arrives as a space.
-    value = params[name].replace(" ", "+")
-    try:
-        return timestamp(value, name).timestamp()
-    except InvalidStatement:
-        raise BadRequest(f"{name} must be an ISO 8601 timestamp") from None
-
-
-def _filters(params: dict[str, str]) -> store.Filters:
-    agent = None
-    if "agent" in params:
-        agent = shape.agent_param(params["agent"])
-    for name in ("verb", "activity"):
-        if name in params and not shape.is_iri(params[name]):
-            raise BadRequest(f"{name} must be an IRI")
-    if "registration" in params and not UUID.fullmatch(params["registration"]):
-        raise BadRequest("registration must be a UUID")
-    return store.Filters(
-        agent=agent,
-        verb=params.get("verb"),
-        activity=params.get("activity"),
-        registration=params["registration"].lower() if "registration" in params else None,
-        related_agents=_bool_param(params, "related_agents"),
-        related_activities=_bool_param(params, "related_activities"),
-        since=_time_param(params, "since"),
-        until=_time_param(params, "until"),
-    )
-
-
 def _limit(params: dict[str, str]) -> int:
     raw = params.get("limit", "0")
     if not raw.isdigit() or len(raw) > 9:
@@ -391,7 +353,7 @@ async def _get(request: Request, ctx: XContext) -> Response:
     fmt = params.get("format", "exact")
     if fmt not in FORMATS:
         raise BadRequest("format must be exact, ids or canonical")
-    with_attachments = _bool_param(params, "attachments")
+    with_attachments = statement_filters.bool_param(params, "attachments")
     languages = shape.accept_languages(request.headers.get("accept-language", ""))
     if "statementId" in params or "voidedStatementId" in params:
         if any(name not in SINGLE_PARAMS for name in params) or (
@@ -399,9 +361,9 @@ async def _get(request: Request, ctx: XContext) -> Response:
         ):
             raise BadRequest("statementId and voidedStatementId take only format and attachments")
         return await _get_one(request, ctx, params, fmt, languages, with_attachments)
-    filters = _confined(ctx, _filters(params))
+    filters = _confined(ctx, statement_filters.parse(params))
     limit = _limit(params)
-    ascending = _bool_param(params, "ascending")
+    ascending = statement_filters.bool_param(params, "ascending")
     async with runtime(request).db.read() as conn:
         rows = await store.query(
             conn, ctx.principal.tenant_id, filters, limit=limit + 1, ascending=ascending, after_seq=after

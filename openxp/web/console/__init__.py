@@ -42,6 +42,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{t}/admins", admins.create, methods=["POST"]),
         Route(f"{t}/admins/{{account_id}}/{{action}}", admins.act, methods=["POST"]),
         Route(f"{t}/records", records.page, methods=["GET"]),
+        Route(f"{t}/records.csv", records.export_csv, methods=["GET"]),
         Route(f"{t}/records/{{statement_id}}", records.detail, methods=["GET"]),
         Route(f"{t}/audit", audit_log.page, methods=["GET"]),
         Route(f"{t}/audit.csv", audit_log.export, methods=["GET"]),

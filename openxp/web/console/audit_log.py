@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import orjson
 from starlette.responses import Response
 
+from openxp.exports.cells import safe_cell
 from openxp.store import audit as audit_store
 from openxp.store.audit import StoredEvent
 from openxp.web.console.context import Console, console_page
@@ -22,8 +23,6 @@ PAGE_SIZE = 25
 # The export is bounded like every other read; narrow the filters for more.
 EXPORT_LIMIT = 10_000
 FIELDS = ("type", "actor", "from", "to")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -114,11 +113,6 @@ async def export(ctx: Console) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def safe_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading quote."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _details(e: StoredEvent) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import orjson
 from starlette.responses import Response
 
+from openxp.exports import statements as export
 from openxp.store import statement_days
 from openxp.store import statements as statement_store
 from openxp.web.console.context import Console, ConsoleNotFound, console_page
@@ -99,9 +100,24 @@ async def page(ctx: Console) -> Response:
             "more_url": more,
             "first_url": ctx.url("/records" + ("?" + urlencode(kept) if kept else "")) if after is not None else "",
             "chart": chart(days),
+            "csv_url": ctx.url("/records.csv" + ("?" + urlencode(kept) if kept else "")),
         },
         status=400 if form.errors else 200,
     )
+
+
+@console_page(READ)
+async def export_csv(ctx: Console) -> Response:
+    """The statements matching the page's filters, oldest first, as the export's CSV (the same
+    stream as GET /api/export/statements?format=csv), this tenant's only."""
+    form = read_filters(ctx.request, FIELDS)
+    filters = _filters(form)
+    if form.errors:
+        return ctx.render(
+            "message.html", {"title": "Not exported", "message": " ".join(form.errors.values())}, status=400
+        )
+    body = export.encoded(ctx.rt.db, ctx.tenant.id, filters, "csv")
+    return export.response(body, "csv", f"statements-{ctx.tenant.name}")
 
 
 @console_page(READ)

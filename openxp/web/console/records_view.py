@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from openxp.exports.statements import display
+
 CHART_WIDTH = 600
 CHART_HEIGHT = 160
 BAR_AREA = 130  # the rest of the height holds the day labels
@@ -23,14 +25,6 @@ class Summary:
     object: str
 
 
-def _display(language_map: Any, fallback: str) -> str:
-    if isinstance(language_map, dict) and language_map:
-        text = language_map.get("en-US") or language_map.get("en") or next(iter(language_map.values()))
-        if isinstance(text, str) and text:
-            return text
-    return fallback
-
-
 def _agent(agent: Any) -> str:
     if not isinstance(agent, dict):
         return ""
@@ -45,14 +39,14 @@ def summary(statement_id: str, stored: float, voided: bool, statement: dict[str,
     obj = statement.get("object") or {}
     kind = obj.get("objectType", "Activity")
     if kind == "Activity":
-        shown = _display((obj.get("definition") or {}).get("name"), obj.get("id", ""))
+        shown = display((obj.get("definition") or {}).get("name"), obj.get("id", ""))
     elif kind == "StatementRef":
         shown = f"statement {obj.get('id', '')}"
     else:
         shown = _agent(obj) or kind
     verb_id = verb.get("id", "")
     return Summary(
-        statement_id, stored, voided, _agent(statement.get("actor")), _display(verb.get("display"), verb_id), verb_id,
+        statement_id, stored, voided, _agent(statement.get("actor")), display(verb.get("display"), verb_id), verb_id,
         shown,
     )  # fmt: skip
 
