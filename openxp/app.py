@@ -29,6 +29,7 @@ from openxp.audit_writer import AuditWriter
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
 from openxp.config import Settings
 from openxp.errors import OpenXPError, ServerError
+from openxp.forwarding.deliverer import Deliverer
 from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
@@ -173,10 +174,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         writer = AuditWriter(db)
         writer.start()
         audit.install(writer.submit)
+        forwarder = Deliverer(db, settings)
+        forwarder.start()
         try:
             yield
         finally:
             task.cancel()
+            await forwarder.stop()
             audit.install(None)
             await writer.stop()
             await db.dispose()

@@ -33,6 +33,7 @@ from openxp.cli.admins import admin_app
 from openxp.cli.apikeys import apikey_app
 from openxp.cli.audit import audit as audit_command
 from openxp.cli.clients import client_app
+from openxp.cli.forwarding import forwarding_app
 from openxp.cli.tenants import tenant_app
 from openxp.cli.users import users_app
 from openxp.config import Settings
@@ -51,6 +52,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(client_app, name="client")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(users_app, name="users")
+app.add_typer(forwarding_app, name="forwarding")
 app.command("audit")(audit_command)
 
 HOST_OPTION = typer.Option("127.0.0.1", "--host", metavar="HOST", help="Interface to listen on.")
