@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 
 from openxp.store.db import Connection, now
-from openxp.store.rows import deleted
 from openxp.store.errors import NotFound
 from openxp.store.models import forwarding_outbox as outbox_t
 from openxp.store.models import forwarding_targets as targets_t
 from openxp.store.models import tenants as tenants_t
 from openxp.store.models import xapi_statements as statements_t
+from openxp.store.rows import deleted
 
 KINDS = ("xapi", "webhook")
 # The longest wait between two attempts of one row.
