@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.support.receiver import Receiver
-from tests.support.server import OPENXP, Server, destroy_server, make_server
+from tests.support.server import OPENXP, Server, served
 from tests.xapi.lrs import VERSION, statement
 
 FORWARDING_ENV = {
@@ -41,20 +41,14 @@ FORWARDING_ENV = {
 
 @pytest.fixture(scope="module")
 def source() -> Iterator[Server]:
-    srv = make_server(FORWARDING_ENV)
-    try:
+    with served(FORWARDING_ENV) as srv:
         yield srv
-    finally:
-        destroy_server(srv)
 
 
 @pytest.fixture(scope="module")
 def sink() -> Iterator[Server]:
-    srv = make_server()
-    try:
+    with served() as srv:
         yield srv
-    finally:
-        destroy_server(srv)
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +56,8 @@ def strict() -> Iterator[Server]:
     """Two attempts before a row is dead; loopback allowed only at 127.0.0.1 (the tests' other
     loopback address, 127.0.0.2, stands for an address the operator did not allow)."""
     env = {**FORWARDING_ENV, "OPENXP_FORWARDING_MAX_ATTEMPTS": "2", "OPENXP_FORWARDING_ALLOW_NETWORKS": "127.0.0.1/32"}
-    srv = make_server(env, provision=False)
-    try:
+    with served(env, provision=False) as srv:
         yield srv
-    finally:
-        destroy_server(srv)
 
 
 @pytest.fixture()
