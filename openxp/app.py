@@ -174,13 +174,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         writer = AuditWriter(db)
         writer.start()
         audit.install(writer.submit)
-        forwarder = Deliverer(db, settings)
-        forwarder.start()
+        forwarder = asyncio.create_task(Deliverer(db, settings).run())
         try:
             yield
         finally:
             task.cancel()
-            await forwarder.stop()
+            forwarder.cancel()
             audit.install(None)
             await writer.stop()
             await db.dispose()

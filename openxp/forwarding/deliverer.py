@@ -11,7 +11,6 @@ this one restarted, delivers them again: at least once, never lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -44,28 +43,19 @@ class Deliverer:
         self.db = db
         self.settings = settings
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._task: asyncio.Task[None] | None = None
+        # httpx logs each request's full URL at info, and a target's path may be its token.
+        for quiet in ("httpx", "httpcore"):
+            logging.getLogger(quiet).setLevel(logging.WARNING)
         self._sealer: sealing.Sealer | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Turns until cancelled (the app's lifespan runs it as a task)."""
         timeout = httpx.Timeout(float(self.settings.forwarding_timeout))
         # trust_env=False: no proxy from the environment (the SSRF check vets the address we connect to).
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
             while True:
                 try:
                     taken = await self.turn(client)
-                except asyncio.CancelledError:
-                    raise
                 except Exception:
                     log.exception("forwarding turn failed; will retry")
                     taken = 0
