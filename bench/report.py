@@ -94,6 +94,7 @@ def ratios(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         batches = rate(f"{name}:xapi-post100")
         ingest = batches * 100 if batches is not None else None
         absolute(f"{name} statements/s ingested in batches of 100", ingest, 20_000 if name == "sqlite" else 10_000)
+        add(f"{name} ingest with forwarding on / off", f"{name}:xapi-post100-fwd", f"{name}:xapi-post100", None)
     for name in ("sqlite", "pg1", "pg2", "pg4", "pgb2"):
         peak = next((r.get("rss") for t, r in rows.items() if t.startswith(name + ":") and r.get("rss")), None)
         absolute(f"{name} peak RSS per worker, MB", peak, 150, at_most=True)

@@ -32,6 +32,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,6 +96,7 @@ class Bench:
         self.skipped: dict[str, str] = {}
         self.statement_stores: list[tuple[str, dict[str, str], Target]] = []  # servers to fill for xapi-get
         self.bouncer: Any = None  # the PgBouncer in front of pgb2's database, when measured
+        self.forward_sinks: list[Any] = []  # the webhooks of xapi-post100-fwd (bench/forward_sink.py)
 
     # -- setup
 
@@ -166,6 +168,8 @@ class Bench:
         data.mkdir(exist_ok=True)
         env = self._env() | openxp_env(data, url, f"http://127.0.0.1:{port}")
         env["OPENXP_CODE_TTL"] = str(24 * 3600)
+        # xapi-post100-fwd forwards to a webhook in this process (bench/forward_sink.py), on loopback.
+        env["OPENXP_FORWARDING_ALLOW_NETWORKS"] = "127.0.0.1/32"
         argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", str(workers)]
         service = Service(name, port, argv, env, data / "server.log", lambda s: http_ok(s.base_url + "/healthz"))
         service.info = {"workers": workers}
@@ -196,9 +200,12 @@ class Bench:
                 made.append(Target(name, op, unmeasurable=unavailable))
             elif op == "xapi-post1":
                 made.append(Target(name, op, "POST", "/xapi/statements", json.dumps(statement(0)), xapi_headers))
-            elif op == "xapi-post100":
+            elif op in {"xapi-post100", "xapi-post100-fwd"}:
                 batch = json.dumps([statement(i) for i in range(100)])
-                made.append(Target(name, op, "POST", "/xapi/statements", batch, xapi_headers))
+                target = Target(name, op, "POST", "/xapi/statements", batch, xapi_headers)
+                if op == "xapi-post100-fwd":
+                    target.toggle = self._forwarding(env, data, seeded.tenant)
+                made.append(target)
             elif op == "xapi-get":
                 # An agent the POST targets never write (they use agents 0-99): its 1/1000 share stays fixed.
                 agent = quote(json.dumps({"mbox": "mailto:learner-500@bench.test"}), safe="")
@@ -207,6 +214,37 @@ class Bench:
                 made.append(target)
         order = {op: i for i, op in enumerate(OPS[name])}
         self.targets += sorted(made, key=lambda t: order[t.op])
+
+    def _forwarding(self, env: dict[str, str], data: Path, tenant: str) -> Any:
+        """Turns forwarding of ``tenant``'s statements to the sink on (``openxp forwarding add``) and
+        off (``forwarding remove``: the target's undelivered rows go with it, so the next target's
+        run does not pay for this one's backlog)."""
+        from bench.forward_sink import ForwardSink
+
+        state: dict[str, Any] = {}
+
+        def openxp(*args: str) -> dict[str, Any]:
+            done = subprocess.run(
+                [sys.executable, "-m", "openxp.cli", "forwarding", *args, "--json"],
+                env=env, cwd=data, capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+            found: dict[str, Any] = json.loads(done.stdout)
+            return found
+
+        def toggle(on: bool) -> None:
+            if "sink" not in state:
+                state["sink"] = ForwardSink()
+                self.forward_sinks.append(state["sink"])
+            if on:
+                added = openxp("add", "--tenant", tenant, "--kind", "webhook", "--url", state["sink"].url)
+                state["id"] = added["id"]
+            elif "id" in state:
+                status = openxp("status", "--tenant", tenant)["targets"]
+                lag = [t["lag_seconds"] for t in status if t["id"] == state["id"]]
+                log(f"forwarding off: {lag[0] if lag else 0:.1f} s behind at the end of the run")
+                openxp("remove", "--tenant", tenant, str(state.pop("id")))
+
+        return toggle
 
     def setup(self) -> None:
         from bench.seed import seed
@@ -310,6 +348,8 @@ class Bench:
                 method=target.method,
             )
             try:
+                if target.toggle:
+                    target.toggle(True)
                 with urllib.request.urlopen(request, timeout=30) as response:
                     response.read()
             except urllib.error.HTTPError as exc:
@@ -317,6 +357,9 @@ class Bench:
                 if target.op not in XAPI_OPS:
                     raise RuntimeError(why) from None
                 target.unmeasurable = why  # the young LRS may refuse; the rest of the run still counts
+            finally:
+                if target.toggle:
+                    target.toggle(False)
 
     def measurable(self) -> list[Target]:
         return [t for t in self.targets if t.unmeasurable is None]
@@ -325,13 +368,15 @@ class Bench:
         plan = self.plan
         if plan.warmup > 0:
             for target in self.measurable():
-                run_wrk(target, self.services[target.service].base_url, plan.warmup, plan.threads, plan.connections)
+                with _toggled(target):
+                    run_wrk(target, self.services[target.service].base_url, plan.warmup, plan.threads, plan.connections)
         for number in range(1, plan.rounds + 1):
             for target in self.measurable():
                 service = self.services[target.service]
                 cpu, db_cpu = service.cpu(), service.db_cpu()
-                figures = run_wrk(target, service.base_url, plan.duration, plan.threads, plan.connections)
-                cpu_after, db_after = service.cpu(), service.db_cpu()
+                with _toggled(target):
+                    figures = run_wrk(target, service.base_url, plan.duration, plan.threads, plan.connections)
+                    cpu_after, db_after = service.cpu(), service.db_cpu()
                 per_request = 1000 / figures["requests"] if figures["requests"] else math.nan
                 figures["cpu_ms"] = cpu_used(cpu, cpu_after) * per_request
                 figures["db_cpu_ms"] = math.nan
@@ -359,6 +404,8 @@ class Bench:
                     log(f"could not stop {service.name}: {exc}")
             if self.bouncer is not None:
                 self.bouncer.stop()
+            for sink in self.forward_sinks:
+                sink.stop()
             for database in self.pg_databases:
                 try:
                     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
@@ -430,6 +477,18 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{stamp}-{kind}.md").write_text(text)
     (RESULTS / f"{stamp}-{kind}.json").write_text(json.dumps({"environment": env, **summary}, indent=1, default=str))
     return 0
+
+
+@contextlib.contextmanager
+def _toggled(target: Target) -> Iterator[None]:
+    """Forwarding on for the length of the target's run (its ``toggle``), off after."""
+    if target.toggle:
+        target.toggle(True)
+    try:
+        yield
+    finally:
+        if target.toggle:
+            target.toggle(False)
 
 
 @contextlib.contextmanager

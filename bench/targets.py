@@ -6,7 +6,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,17 @@ FORM = "application/x-www-form-urlencoded"
 
 
 SERVICES = ("ceiling", "peer", "sqlite", "pg1", "pg2", "pg4", "pgb2")
-OPENXP_OPS = ("code", "refresh", "client_credentials", "introspect", "api", "xapi-post1", "xapi-post100", "xapi-get")
+OPENXP_OPS = (
+    "code",
+    "refresh",
+    "client_credentials",
+    "introspect",
+    "api",
+    "xapi-post1",
+    "xapi-post100",
+    "xapi-post100-fwd",
+    "xapi-get",
+)
 OPS = {
     "ceiling": ("get", "post"),
     "peer": ("code", "refresh", "client_credentials", "introspect"),
@@ -45,11 +55,12 @@ OP_LABELS = {
     "api": "Bearer GET /api/auth/me",
     "xapi-post1": "POST /xapi/statements x1",
     "xapi-post100": "POST /xapi/statements x100",
+    "xapi-post100-fwd": "POST /xapi/statements x100, forwarding on",
     "xapi-get": "GET /xapi/statements?agent=",
 }
 # Workers of each PostgreSQL service; ``pgb2`` reaches the database through a PgBouncer of its own.
 PG_WORKERS = {"pg1": 1, "pg2": 2, "pg4": 4, "pgb2": 2}
-XAPI_OPS = {"xapi-post1", "xapi-post100", "xapi-get"}
+XAPI_OPS = {"xapi-post1", "xapi-post100", "xapi-post100-fwd", "xapi-get"}
 
 
 @dataclass
@@ -64,6 +75,8 @@ class Target:
     available: int = 0
     spent: int = 0
     unmeasurable: str | None = None  # why there is no figure
+    # Called with True before each run of the target and False after (forwarding on, then off).
+    toggle: Callable[[bool], None] | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property

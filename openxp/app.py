@@ -30,6 +30,7 @@ from openxp.audit_writer import AuditWriter
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
 from openxp.config import Settings
 from openxp.errors import OpenXPError, ServerError
+from openxp.forwarding.deliverer import Deliverer
 from openxp.httpio import JSON
 from openxp.oauth import endpoints as oauth
 from openxp.runtime import Runtime
@@ -177,10 +178,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         writer = AuditWriter(db)
         writer.start()
         audit.install(writer.submit)
+        forwarder = asyncio.create_task(Deliverer(db, settings).run())
         try:
             yield
         finally:
             task.cancel()
+            forwarder.cancel()
             audit.install(None)
             await writer.stop()
             await db.dispose()

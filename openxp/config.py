@@ -7,6 +7,7 @@ environment after start-up.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,21 @@ def _ints(env: Mapping[str, str], variables: Mapping[str, str], defaults: object
     return {name: _int(env, variable, getattr(defaults, name)) for name, variable in variables.items()}
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    """OPENXP_FORWARDING_ALLOW_NETWORKS: comma-separated CIDR blocks (10.0.0.0/8, ::1/128)."""
+    found = []
+    for item in (p.strip() for p in raw.split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"OPENXP_FORWARDING_ALLOW_NETWORKS: {item!r} is not a CIDR block such as 10.0.0.0/8"
+            ) from None
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class RateLimits:
     """Failure budgets per window; exceeding one answers 429 with Retry-After."""
@@ -107,6 +123,10 @@ _WHOLE_NUMBER_VARIABLES = {
     "argon2_concurrency": "OPENXP_ARGON2_CONCURRENCY",
     "console_import_max_bytes": "OPENXP_CONSOLE_IMPORT_MAX_BYTES",
     "retention_batch": "OPENXP_RETENTION_BATCH",
+    "forwarding_max_attempts": "OPENXP_FORWARDING_MAX_ATTEMPTS",
+    "forwarding_timeout": "OPENXP_FORWARDING_TIMEOUT",
+    "forwarding_batch": "OPENXP_FORWARDING_BATCH",
+    "forwarding_backoff": "OPENXP_FORWARDING_BACKOFF",
 }
 
 
@@ -149,6 +169,16 @@ class Settings:
     console_import_max_bytes: int = 20 * 1024 * 1024
     # Rows deleted per transaction when housekeeping applies the tenants' retention periods.
     retention_batch: int = 1000
+    # Forwarding (openxp/forwarding/): the key that seals targets' URLs and credentials (else the
+    # file data_dir/forwarding.key), the networks a target may be in although not public, the
+    # attempts before a row is dead, seconds per delivery request, statements per batch, and the
+    # first retry's delay (seconds; doubled each time).
+    forwarding_key: str | None = field(default=None, repr=False)
+    forwarding_allow_networks: tuple[str, ...] = ()
+    forwarding_max_attempts: int = 20
+    forwarding_timeout: int = 10
+    forwarding_batch: int = 100
+    forwarding_backoff: int = 1
 
     @property
     def issuer(self) -> str:
@@ -195,6 +225,8 @@ class Settings:
             raise ConfigError(f"OPENXP_REFRESH_REUSE_GRACE must be at most {MAX_REFRESH_REUSE_GRACE} seconds")
         proxies = frozenset(p.strip() for p in (env.get("OPENXP_TRUSTED_PROXIES") or "").split(",") if p.strip())
         return cls(
+            forwarding_key=(env.get("OPENXP_FORWARDING_KEY") or "").strip() or None,
+            forwarding_allow_networks=_networks(env.get("OPENXP_FORWARDING_ALLOW_NETWORKS") or ""),
             data_dir=data_dir,
             database_url=database_url,
             public_url=public_url,

@@ -34,6 +34,7 @@ from openxp.cli.admins import admin_app
 from openxp.cli.apikeys import apikey_app
 from openxp.cli.audit import audit as audit_command
 from openxp.cli.clients import client_app
+from openxp.cli.forwarding import forwarding_app
 from openxp.cli.learners import learners_app
 from openxp.cli.statements import statements_app
 from openxp.cli.tenants import tenant_app
@@ -56,6 +57,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(users_app, name="users")
 app.add_typer(learners_app, name="learners")
 app.add_typer(statements_app, name="statements")
+app.add_typer(forwarding_app, name="forwarding")
 app.command("audit")(audit_command)
 
 HOST_OPTION = typer.Option("127.0.0.1", "--host", metavar="HOST", help="Interface to listen on.")

@@ -386,3 +386,46 @@ staged_imports = Table(
     Column("content", LargeBinary, nullable=False),
     Index(None, "expires_at"),
 )
+
+# Forwarding (issue 15): per tenant, another LRS (``xapi``) or a webhook that every accepted
+# statement is sent to. The URL (its path or query may carry a token), the credentials and the
+# webhook's signing secret are stored sealed (openxp/forwarding/sealing.py); ``origin``
+# (scheme://host:port) is the part shown by ``openxp forwarding list|status``.
+forwarding_targets = Table(
+    "forwarding_targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("origin", String(300), nullable=False),
+    Column("url_sealed", Text, nullable=False),
+    Column("auth_sealed", Text, nullable=True),
+    Column("secret_sealed", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    CheckConstraint("kind IN ('xapi', 'webhook')", name="forwarding_kind_known"),
+    Index(None, "tenant_id", "enabled"),
+)
+
+# The outbox: one row per (target, statement) still to deliver, written in the transaction that
+# stores the statement (store/statements.insert_many), deleted once delivered. A worker leases
+# rows (``lease_owner``/``lease_until``) with one conditional UPDATE; a failed delivery counts an
+# attempt and waits until ``next_attempt_at``; ``dead`` after OPENXP_FORWARDING_MAX_ATTEMPTS.
+forwarding_outbox = Table(
+    "forwarding_outbox",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("target_id", Integer, ForeignKey("forwarding_targets.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", SEQ, ForeignKey("xapi_statements.seq", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("dead", Boolean, nullable=False, default=False),
+    # The due rows, oldest first (the lease); the status per target; a statement's rows (erasure).
+    Index(None, "dead", "next_attempt_at"),
+    Index(None, "target_id", "dead"),
+    Index(None, "seq"),
+)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, asc, desc, exists, func, literal, or_, select, union, update
 
+from openxp.store import forwarding
 from openxp.store.db import Connection
 from openxp.store.models import xapi_attachments as attachments_t
 from openxp.store.models import xapi_statement_activities as activities_t
@@ -158,7 +159,8 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
     microseconds), then one look-up of the seqs by id, since SQLite cannot batch an
     INSERT ... RETURNING; a row is new when its seq is above the highest before the INSERT
     (the transaction holds SQLite's write lock, and seqs only grow). PostgreSQL: one
-    INSERT ... SELECT FROM unnest per table, returning the rows it inserted."""
+    INSERT ... SELECT FROM unnest per table, returning the rows it inserted. Last, the new
+    statements' forwarding outbox rows (``forwarding.enqueue``), one INSERT ... SELECT."""
     if not batch:
         return set()
     rows = [
@@ -203,6 +205,8 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
         else:
             await conn.run_many(_INSERT_LINKS[table], [(seq, value, tenant_id) for seq, value in pairs])
     await apply_voiding(conn, tenant_id, new)
+    # In the same transaction: a statement is acknowledged exactly when its outbox rows exist.
+    await forwarding.enqueue(conn, tenant_id, list(seq_of.values()))
     return set(seq_of)
 
 

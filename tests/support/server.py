@@ -7,6 +7,7 @@ commands are exercised by every test run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +210,17 @@ def make_server(
         provision_fixtures(server)
     server.start(workers=workers)
     return server
+
+
+@contextlib.contextmanager
+def served(extra_env: dict[str, str] | None = None, **options: Any) -> Iterator[Server]:
+    """A server for the length of a ``with`` block (a module fixture's body): ``make_server``'s
+    arguments, destroyed after."""
+    srv = make_server(extra_env, **options)
+    try:
+        yield srv
+    finally:
+        destroy_server(srv)
 
 
 def destroy_server(server: Server) -> None:
