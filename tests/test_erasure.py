@@ -447,3 +447,36 @@ def test_cli_erases_like_the_api(srv: Server) -> None:
     assert snapshot(srv, w)["naming_ann"] == 0
     bad = srv.cli("learners", "erase", "--tenant", "a", "--agent", '{"mbox": "nope"}', "--json", check=False)
     assert bad.returncode == 1 and "mbox" in bad.stderr
+
+
+def test_an_mbox_erasure_reaches_the_same_persons_mbox_sha1sum(srv: Server) -> None:
+    """An mbox and its mbox_sha1sum (xAPI Data 2.4.2.3) name one person: erasing by the mbox removes
+    the statements sent with the hashed form too, and both forms' mentions get one pseudonym, the
+    same as erasing by the sha1 gives."""
+    person = f"hashed-{secrets.token_hex(4)}@example.com"
+    sha1 = hashlib.sha1(f"mailto:{person}".encode()).hexdigest()
+    hashed = {"objectType": "Agent", "mbox_sha1sum": sha1}
+    bob = mbox(f"bob-{secrets.token_hex(4)}@example.com")
+    by_hash, by_mbox = stmt(hashed), stmt(mbox(person))
+    mention_hash, mention_mbox = stmt(bob, hashed), stmt(bob, mbox(person))
+    post(srv, "a", [by_hash, by_mbox, mention_hash, mention_mbox])
+
+    dry = erase(srv, person, dry_run=True).json()["removed"]
+    assert get_statement(srv, by_hash["id"]).status_code == 200  # the dry run changed nothing
+    done = erase(srv, person).json()["removed"]
+    assert dry == done and done["statements"] == 2 and done["pseudonymisedStatements"] == 2, done
+    for gone in (by_hash, by_mbox):
+        assert get_statement(srv, gone["id"]).status_code == 404
+    names = set()
+    for kept in (mention_hash, mention_mbox):
+        got = get_statement(srv, kept["id"])
+        assert got.status_code == 200 and sha1 not in got.text and person not in got.text, got.text
+        names.add(got.json()["object"]["account"]["name"])
+    assert len(names) == 1
+
+    # Erasing by the sha1 alone gives the same pseudonym to a later mention.
+    later = stmt(bob, hashed)
+    post(srv, "a", [later])
+    response = api(srv, "/api/actors/erase", {"agent": {"mbox_sha1sum": sha1}, "dryRun": False})
+    assert response.status_code == 200 and response.json()["removed"]["pseudonymisedStatements"] == 1
+    assert get_statement(srv, later["id"]).json()["object"]["account"]["name"] in names

@@ -132,9 +132,20 @@ async def _remove_documents(conn: Connection, tenant_id: int, erased: str, kind:
     return len(result.all())
 
 
-async def _erase(conn: Connection, tenant_id: int, agent: dict[str, Any], learner_identifier: str | None) -> Erased:
+def forms_of(agent: dict[str, Any]) -> list[str]:
+    """The agent's identifier, and for an ``mbox`` also its ``mbox_sha1sum`` (xAPI Data 2.4.2.3:
+    the SHA1 of the mailto IRI): the same person, whichever form a statement used."""
     erased = agent_key(agent)
     assert erased is not None
+    if "mbox" not in agent:
+        return [erased]
+    twin = agent_key({"mbox_sha1sum": hashlib.sha1(str(agent["mbox"]).encode()).hexdigest()})  # noqa: S324
+    assert twin is not None
+    return [erased, twin]
+
+
+async def _erase(conn: Connection, tenant_id: int, agent: dict[str, Any], learner_identifier: str | None) -> Erased:
+    forms = forms_of(agent)
     learner, attributes = 0, 0
     if learner_identifier is not None:
         removed = await conn.execute(
@@ -144,11 +155,16 @@ async def _erase(conn: Connection, tenant_id: int, agent: dict[str, Any], learne
         )
         for row in removed.all():
             learner, attributes = learner + 1, attributes + len(row.attributes or {})
-    doomed = await removal.doomed(conn, tenant_id, statements_t.c.actor_key == erased)
+    doomed = await removal.doomed(conn, tenant_id, statements_t.c.actor_key.in_(forms))
     statements = await removal.remove_statements(conn, tenant_id, doomed)
-    pseudonymised = await _pseudonymise(conn, tenant_id, erased, pseudonym(await _tenant_key(conn, tenant_id), erased))
-    state = await _remove_documents(conn, tenant_id, erased, "state")
-    profiles = await _remove_documents(conn, tenant_id, erased, "agent_profile")
+    # One pseudonym for the person, whichever form named them: keyed on the last form (the
+    # mbox_sha1sum when there is one), so erasing by mbox or by its sha1 gives the same one.
+    account = pseudonym(await _tenant_key(conn, tenant_id), forms[-1])
+    pseudonymised = state = profiles = 0
+    for erased in forms:
+        pseudonymised += await _pseudonymise(conn, tenant_id, erased, account)
+        state += await _remove_documents(conn, tenant_id, erased, "state")
+        profiles += await _remove_documents(conn, tenant_id, erased, "agent_profile")
     attachments = await removal.remove_unreferenced_attachments(conn, tenant_id, doomed)
     return Erased(learner, attributes, statements, state, profiles, attachments, pseudonymised)
 
