@@ -120,14 +120,11 @@ def test_audit_cost_runs_both_modes() -> None:
     assert "cost of the audit log:" in result.stdout, result.stdout
 
 
-def test_console_pages_bench_prints_a_row_per_page() -> None:
-    """``python -m bench.console_pages`` at tiny sizes (issue 12): it seeds, checks its seed against
-    POST /xapi/statements, signs in and prints a row for every console page with the status the
-    page must answer; it leaves no server, directory or database behind. No timing is judged."""
-    argv = [sys.executable, "-m", "bench.console_pages", "--statements", "200", "--learners", "20"]
-    argv += ["--audit", "30", "--requests", "3"]
+def _run_on_this_database(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """A bench module on the suite's database (a fresh one it makes on the PostgreSQL server, or
+    SQLite), without the suite's OPENXP_ settings; it must exit 0."""
     if backend() == "postgresql":
-        argv += ["--db", POSTGRES_ADMIN_URL]
+        argv = [*argv, "--db", POSTGRES_ADMIN_URL]
     result = subprocess.run(
         argv,
         cwd=ROOT,
@@ -137,6 +134,16 @@ def test_console_pages_bench_prints_a_row_per_page() -> None:
         env={k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
     )
     assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    return result
+
+
+def test_console_pages_bench_prints_a_row_per_page() -> None:
+    """``python -m bench.console_pages`` at tiny sizes (issue 12): it seeds, checks its seed against
+    POST /xapi/statements, signs in and prints a row for every console page with the status the
+    page must answer; it leaves no server, directory or database behind. No timing is judged."""
+    argv = [sys.executable, "-m", "bench.console_pages", "--statements", "200", "--learners", "20"]
+    argv += ["--audit", "30", "--requests", "3"]
+    result = _run_on_this_database(argv)
     assert "seed check: the seed's rows are the API's rows" in result.stderr
 
     rows = {}
@@ -168,17 +175,7 @@ def test_statement_filters_bench_prints_every_query_at_every_size() -> None:
     a row per query with a cell per size, and the ingest row. No timing is judged."""
     argv = [sys.executable, "-m", "bench.statement_filters", "--sizes", "2000,3000", "--requests", "1"]
     argv += ["--ingest", "2"]
-    if backend() == "postgresql":
-        argv += ["--db", POSTGRES_ADMIN_URL]
-    result = subprocess.run(
-        argv,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={k: v for k, v in os.environ.items() if not k.startswith("OPENXP_")},
-    )
-    assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    result = _run_on_this_database(argv)
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     labels = [row.strip("| ").split(" | ")[0] for row in rows[1:]]
     assert len(labels) == 12 and labels[-1].startswith("ingest"), result.stdout

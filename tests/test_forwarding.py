@@ -15,10 +15,12 @@ once, and exactly once at a target that dedupes by id; over real servers on both
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +29,7 @@ import pytest
 
 from tests.support.receiver import Receiver
 from tests.support.server import OPENXP, Server, served
+from tests.support.statements import post_with_parts
 from tests.xapi.lrs import VERSION, statement
 
 FORWARDING_ENV = {
@@ -332,3 +335,39 @@ def test_webhook_signature_verifies(source: Server, receivers: list[Receiver]) -
     post(source, other["tenant"], 1)
     wait_for(lambda: wrong.bad_signatures > 0, what="a refused signature")
     assert wrong.received == []
+
+
+def test_attachments_sent_as_parts_reach_the_second_openxp(source: Server, sink: Server) -> None:
+    """A statement whose attachment came as a multipart part (no fileUrl) is forwarded with that
+    part: the target LRS would refuse the statement without it (Data 2.4.11), and it would die in
+    the outbox. The second openxp serves the same bytes."""
+    tenant = new_tenant(source)
+    key = sink.apikeys["KA"]
+    target = add_target(source, tenant, f"{sink.base_url}/xapi", auth=f"{key['key']}:{key['secret']}")
+    post(source, tenant, 1)  # makes the tenant's API key
+    feed = base64.b64decode(_KEYS[source.base_url, tenant]).decode().split(":", 1)
+    content = f"forwarded attachment {secrets.token_hex(8)}".encode()
+    sent = statement()
+    sent["id"] = str(uuid.uuid4())
+    sent["attachments"] = [
+        {
+            "usageType": "http://example.com/attachment-usage/test",
+            "display": {"en-US": "attachment"},
+            "contentType": "text/plain",
+            "length": len(content),
+            "sha2": hashlib.sha256(content).hexdigest(),
+        }
+    ]
+    post_with_parts(source, {"key": feed[0], "secret": feed[1]}, [sent], [content])
+
+    wait_for(lambda: outbox(source, target["id"])["pending"] == 0, what="the outbox to empty")
+    assert outbox(source, target["id"])["dead"] == 0
+    got = httpx.get(
+        f"{sink.base_url}/xapi/statements",
+        params={"statementId": sent["id"], "attachments": "true"},
+        auth=(key["key"], key["secret"]),
+        headers=VERSION,
+        timeout=30,
+    )
+    assert got.status_code == 200 and got.headers["content-type"].startswith("multipart/mixed"), got.text[:300]
+    assert content in got.content

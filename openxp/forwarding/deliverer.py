@@ -25,7 +25,9 @@ from openxp.forwarding.delivery import OpenTarget, deliver
 from openxp.forwarding.errors import ForwardingError
 from openxp.store import Database
 from openxp.store import forwarding as outbox
+from openxp.store import statements as statement_store
 from openxp.store.db import now
+from openxp.xapi import attachments
 
 log = logging.getLogger("openxp.forwarding")
 # Seconds between two looks at the outbox when the last one found less than a full batch.
@@ -101,16 +103,19 @@ class Deliverer:
         client: httpx.AsyncClient,
         target: outbox.Target | None,
         rows: list[outbox.Leased],
-        payloads: dict[int, str],
+        payloads: dict[int, tuple[str, str | None]],
         within: float,
     ) -> tuple[bool, list[outbox.Leased], str]:
         if target is None:  # removed meanwhile: its rows went with it
             return True, rows, ""
         # A statement erased meanwhile is not sent (its row goes with it).
-        statements = [payloads[r.seq] for r in rows if r.seq in payloads]
+        chosen = [payloads[r.seq] for r in rows if r.seq in payloads]
+        statements = [payload for payload, _ in chosen]
         try:
             async with asyncio.timeout(within):
-                await deliver(client, self._open(target), statements, self.settings.forwarding_allow_networks)
+                files = await self._attachment_bodies(target, chosen)
+                opened = self._open(target)
+                await deliver(client, opened, statements, self.settings.forwarding_allow_networks, files)
         except TimeoutError:
             error = "the batch took longer than its lease"
         except ForwardingError as exc:
@@ -121,6 +126,19 @@ class Deliverer:
             "forwarding to target %d (%s) failed for %d statements: %s", target.id, target.origin, len(rows), error
         )
         return False, rows, error
+
+    async def _attachment_bodies(
+        self, target: outbox.Target, chosen: list[tuple[str, str | None]]
+    ) -> dict[str, tuple[str, bytes]]:
+        """For an LRS: the attachment bodies the statements were sent with (multipart parts), by
+        sha2, so the target receives what this LRS accepted. A webhook gets the statements only."""
+        if target.kind != "xapi":
+            return {}
+        need = attachments.wanted(chosen)
+        if not need:
+            return {}
+        async with self.db.read() as conn:
+            return await statement_store.load_attachments(conn, target.tenant_id, need, unattributed=True)
 
     def _open(self, target: outbox.Target) -> OpenTarget:
         if self._sealer is None:

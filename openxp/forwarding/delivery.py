@@ -1,6 +1,7 @@
 """One batch of statements to one target, over HTTP, at the address the SSRF check vetted.
 
-- ``xapi``: ``POST {url}/statements`` with the statements as a JSON array, the
+- ``xapi``: ``POST {url}/statements`` with the statements as a JSON array (multipart/mixed with
+  the attachment bodies they were sent with, when they had parts), the
   ``X-Experience-API-Version`` of the statements (a batch of mixed versions goes in one request
   per version) and the target's Basic or Bearer credentials. 200 or 204 is delivered. 409 means
   an id is already there: for one statement that is delivered (the target dedupes by id, which
@@ -26,6 +27,7 @@ import orjson
 from openxp import crypto
 from openxp.forwarding.destinations import Vetted, vet
 from openxp.forwarding.errors import DeliveryFailed
+from openxp.xapi import attachments
 
 SIGNATURE_HEADER = "X-OpenXP-Signature"
 XAPI_OK = {200, 204}
@@ -51,15 +53,17 @@ def _version(payload: str) -> str:
     return "2.0.0" if version.startswith("2") else "1.0.3"
 
 
-async def _post(client: httpx.AsyncClient, where: Vetted, path: str, body: str, headers: dict[str, str]) -> int:
+async def _post(
+    client: httpx.AsyncClient, where: Vetted, path: str, body: bytes, headers: dict[str, str], content_type: str
+) -> int:
     url = where.at_address(path)
     default_port = 443 if url.startswith("https") else 80
     host = where.host if where.port == default_port else f"{where.host}:{where.port}"
     try:
         response = await client.post(
             url,
-            content=body.encode("utf-8"),
-            headers={"Host": host, "Content-Type": "application/json", **headers},
+            content=body,
+            headers={"Host": host, "Content-Type": content_type, **headers},
             extensions={"sni_hostname": where.host},
         )
     except httpx.TimeoutException:
@@ -70,9 +74,14 @@ async def _post(client: httpx.AsyncClient, where: Vetted, path: str, body: str, 
 
 
 async def deliver(
-    client: httpx.AsyncClient, target: OpenTarget, payloads: Sequence[str], allowed: Sequence[str]
+    client: httpx.AsyncClient,
+    target: OpenTarget,
+    payloads: Sequence[str],
+    allowed: Sequence[str],
+    files: dict[str, tuple[str, bytes]] | None = None,
 ) -> None:
-    """Deliver ``payloads`` (stored statements, JSON text) to ``target`` or raise DeliveryFailed."""
+    """Deliver ``payloads`` (stored statements, JSON text) to ``target`` or raise DeliveryFailed.
+    ``files``: attachment bodies by sha2 (content type, bytes), sent to an LRS as multipart parts."""
     if not payloads:
         return
     where = await vet(target.url, allowed)
@@ -83,19 +92,41 @@ async def deliver(
     for payload in payloads:
         by_version.setdefault(_version(payload), []).append(payload)
     for version, group in sorted(by_version.items()):
-        await _xapi(client, where, target, version, group)
+        await _xapi(client, where, target, version, group, files or {})
 
 
-async def _xapi(client: httpx.AsyncClient, where: Vetted, target: OpenTarget, version: str, group: list[str]) -> None:
+def _parts_of(group: list[str], files: dict[str, tuple[str, bytes]]) -> dict[str, tuple[str, bytes]]:
+    """The bodies the group's statements name (xAPI Communication 1.5.2: one part per sha2)."""
+    parts: dict[str, tuple[str, bytes]] = {}
+    for payload in group:
+        if '"attachments"' in payload:
+            for attachment in orjson.loads(payload).get("attachments", []):
+                if attachment["sha2"] in files:
+                    parts[attachment["sha2"]] = files[attachment["sha2"]]
+    return parts
+
+
+async def _xapi(
+    client: httpx.AsyncClient,
+    where: Vetted,
+    target: OpenTarget,
+    version: str,
+    group: list[str],
+    files: dict[str, tuple[str, bytes]],
+) -> None:
     headers = {"X-Experience-API-Version": version}
     if target.authorization:
         headers["Authorization"] = target.authorization
-    status = await _post(client, where, "/statements", "[" + ",".join(group) + "]", headers)
+    body, content_type = ("[" + ",".join(group) + "]").encode("utf-8"), "application/json"
+    parts = _parts_of(group, files)
+    if parts:
+        body, content_type = attachments.multipart(body, parts)
+    status = await _post(client, where, "/statements", body, headers, content_type)
     if status in XAPI_OK or (status == 409 and len(group) == 1):
         return
     if status == 409:
         for one in group:
-            await _xapi(client, where, target, version, [one])
+            await _xapi(client, where, target, version, [one], files)
         return
     raise DeliveryFailed(f"the LRS answered HTTP {status}")
 
@@ -105,6 +136,6 @@ async def _webhook(client: httpx.AsyncClient, where: Vetted, target: OpenTarget,
     headers = {SIGNATURE_HEADER: signature(target.secret or "", int(time.time()), body)}
     if target.authorization:
         headers["Authorization"] = target.authorization
-    status = await _post(client, where, "", body, headers)
+    status = await _post(client, where, "", body.encode("utf-8"), headers, "application/json")
     if not 200 <= status < 300:
         raise DeliveryFailed(f"the webhook answered HTTP {status}")

@@ -202,16 +202,17 @@ async def lease(conn: Connection, owner: str, at: float, seconds: float, limit: 
     return sorted((Leased(r.id, r.target_id, r.seq, r.attempts) for r in rows), key=lambda r: r.id)
 
 
-async def payloads(conn: Connection, seqs: Iterable[int]) -> dict[int, str]:
+async def payloads(conn: Connection, seqs: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """The statements by seq: (payload, the authority key of their writer, whose attachment bodies
+    they carry)."""
     wanted = sorted(set(seqs))
-    found: dict[int, str] = {}
+    found: dict[int, tuple[str, str | None]] = {}
+    s = statements_t
     for start in range(0, len(wanted), 500):
         rows = await conn.execute(
-            select(statements_t.c.seq, statements_t.c.payload).where(
-                statements_t.c.seq.in_(wanted[start : start + 500])
-            )
+            select(s.c.seq, s.c.payload, s.c.authority_key).where(s.c.seq.in_(wanted[start : start + 500]))
         )
-        found.update((r.seq, r.payload) for r in rows)
+        found.update((r.seq, (r.payload, r.authority_key)) for r in rows)
     return found
 
 
