@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,11 +24,14 @@ import pytest
 from tests.support import pgbouncer
 from tests.support.flow import tokens
 from tests.support.server import Server, backend, create_database, drop_database, make_server
+from tests.support.statements import post_statements
 from tests.test_races import racers
 from tests.test_races import test_C04_concurrent_code_exchange_one_winner as test_C04_through_pgbouncer
 from tests.test_races import test_E04_concurrent_refresh_one_winner as test_E04_through_pgbouncer
 
 __all__ = ["racers", "test_C04_through_pgbouncer", "test_E04_through_pgbouncer"]
+
+XAPI = {"X-Experience-API-Version": "1.0.3"}
 
 pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="PgBouncer fronts PostgreSQL (PostgreSQL pass)")
 
@@ -84,4 +88,30 @@ def test_requests_reach_postgresql_through_the_pooler(server: Server, bouncer: p
         )
         assert me.status_code == 200, me.text
     assert pooler_transactions(bouncer, database) > before
+    assert "prepared statement" not in server.log()
+
+
+def test_concurrent_reads_through_the_pooler_never_lose_their_statement(server: Server) -> None:
+    """Reads outside a write run in a transaction of their own behind the pooler: asyncpg parses
+    and executes in two exchanges, and between them PgBouncer (1.18, transaction mode) may hand
+    the client another server connection, which knows nothing of the parsed statement. Sixteen
+    concurrent clients make that switch happen (it did in the benchmark: 101 failed GETs)."""
+    key = server.apikeys["KA"]
+    agent = '{"mbox": "mailto:pooled@example.com"}'
+    post_statements(
+        server,
+        "a",
+        [{"actor": {"mbox": "mailto:pooled@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/attempted"},
+          "object": {"id": "http://example.com/pooled"}}],
+    )  # fmt: skip
+
+    def reads(_: int) -> list[int]:
+        with httpx.Client(base_url=server.base_url, auth=(key["key"], key["secret"]), timeout=30) as client:
+            return [
+                client.get("/xapi/statements", params={"agent": agent}, headers=XAPI).status_code for _ in range(15)
+            ]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = [status for batch in pool.map(reads, range(16)) for status in batch]
+    assert statuses == [200] * len(statuses)
     assert "prepared statement" not in server.log()

@@ -23,7 +23,7 @@ from sqlalchemy.sql import Executable
 from openxp.store.db.protocol import Connection
 from openxp.store.db.trouble import storage_trouble
 from openxp.store.db.unstorable import check_core_parameters, refuse_unstorable, refuse_unstorable_rows
-from openxp.store.db.urls import async_url, asyncpg_options, connect_args, driver_dsn
+from openxp.store.db.urls import async_url, asyncpg_options, behind_pooler, connect_args, driver_dsn
 from openxp.store.errors import QueryTimeout
 
 log = logging.getLogger("openxp.store")
@@ -73,6 +73,10 @@ class Postgres:
         self._pool_size = pool_size
         self._lookups: Any = None
         self._lookup_lock = asyncio.Lock()
+        # Behind a pooler in transaction mode, a statement outside a transaction may be parsed on
+        # one server connection and executed on another (asyncpg sends them as two exchanges), so
+        # every statement runs inside a transaction, which pins one server connection.
+        self._pin_to_transaction = behind_pooler(url)
         self._engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -90,6 +94,11 @@ class Postgres:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
+        if self._pin_to_transaction:
+            # Read committed, as autocommit: each statement still sees the latest committed data.
+            async with self.write() as conn:
+                yield conn
+            return
         async with self._engine.connect() as core:
             try:
                 yield PostgresConnection(core, await _driver_connection(core))
@@ -141,6 +150,9 @@ class Postgres:
     async def fetch_one(self, sql: str, *args: Any) -> Any:
         refuse_unstorable(args)
         pool = self._lookups if self._lookups is not None else await self._lookup_pool()
+        if self._pin_to_transaction:
+            async with pool.acquire() as raw, raw.transaction():
+                return await raw.fetchrow(sql, *args)
         return await pool.fetchrow(sql, *args)
 
     async def _lookup_pool(self) -> Any:
