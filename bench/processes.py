@@ -3,7 +3,6 @@ their CPU time and peak memory read from /proc, and the log line format."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -17,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from bench.postgres import pg_fetch
 
 _T0 = time.monotonic()
 
@@ -161,8 +158,7 @@ class Service:
         database = self.info.get("pg_database")
         if not database:
             return None
-        pids = asyncio.run(pg_fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database))
-        return _cpu_by_pid([int(row[0]) for row in pids])
+        return _cpu_by_pid(_backends_of(database))
 
     @property
     def peak_mb(self) -> float:
@@ -191,3 +187,23 @@ class Service:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+
+def _backends_of(database: str) -> list[int]:
+    """PostgreSQL backends connected to ``database``, found by their process titles
+    (``postgres: [cluster:] user database host(port) state``). Asking pg_stat_activity would
+    take a connection slot, and with every bench service's pool open the shared server may have
+    none left (CI: "sorry, too many clients already")."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        words = title.split()
+        if words[:1] == ["postgres:"] and database in words[1:-1]:
+            pids.append(int(entry))
+    return pids
