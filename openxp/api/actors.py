@@ -196,11 +196,16 @@ def _refusal(rejected: RowRejected) -> ValidationFailed:
     return ValidationFailed(rejected.message, prop=rejected.kind, value=rejected.value)
 
 
+ACCOUNT_SOURCE_HEADER = "clear-account-source"
+MAX_ACCOUNT_SOURCE = 200
+
+
 @endpoint("actors/write")
 async def put_agent(request: Request, principal: Principal) -> Response:
     """PUT /api/actors/agents with an xAPI Agent (attributes in the attributes extension): create
     or update one learner, merging attributes; answers the actor after the merge."""
     rt = runtime(request)
+    source = _account_source(request)
     agent = await json_body(request, MAX_BODY)
     if not isinstance(agent, dict):
         raise ValidationFailed("the body must be an xAPI Agent object", prop="body")
@@ -242,8 +247,23 @@ async def put_agent(request: Request, principal: Principal) -> Response:
         client_id=principal.client_id,
         actor=principal.key or principal.client_id,
         new=stored is None,
+        source=source,
     )
     return JSON(actor_of(saved, rt.settings.public_url), headers=NO_STORE)
+
+
+def _account_source(request: Request) -> str | None:
+    """ClearXP's ``clear-account-source`` header: an arbitrary string the caller logs against the
+    update, kept in the audit event. Bounded and printable, so it cannot flood or forge log lines."""
+    value = request.headers.get(ACCOUNT_SOURCE_HEADER)
+    if value is None:
+        return None
+    if len(value) > MAX_ACCOUNT_SOURCE or not value.isprintable():
+        raise ValidationFailed(
+            f"{ACCOUNT_SOURCE_HEADER} must be printable text of at most {MAX_ACCOUNT_SOURCE} characters",
+            prop=ACCOUNT_SOURCE_HEADER,
+        )
+    return value
 
 
 @endpoint("actors/erase")

@@ -275,6 +275,12 @@ def api_paths() -> dict[str, Any]:
                 413,
                 415,
                 body=body(ref("Actor")),
+                parameters=[
+                    header(
+                        "clear-account-source",
+                        "An arbitrary string (printable, at most 200 characters) kept with the change in the audit log",
+                    )
+                ],
             )
         },
         "/api/actors/search": {

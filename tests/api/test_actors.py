@@ -7,7 +7,9 @@ Actors are in ClearXP's shape (Clear API Reference > Data Model > Actor): an xAP
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from typing import Any
 
 import httpx
@@ -263,6 +265,38 @@ def test_put_agent_creates_then_updates(server: Server, token: str) -> None:
         response = api(server, token, "a", "PUT", "/api/actors/agents", json=bad)
         assert response.status_code == 400, (bad, response.text)
         assert response.json()["error"] == "validation_error"
+
+
+def _stored_actor_saved(server: Server, source: str) -> list[dict[str, Any]]:
+    """The persisted ``actor_saved`` events that carry ``source`` (routine events are written within 0.5 s)."""
+    deadline = time.time() + 5
+    while True:
+        rows = server.sql("SELECT details FROM audit_events WHERE type = 'actor_saved'")
+        found = [d for d in (json.loads(r[0]) for r in rows) if d.get("source") == source]
+        if found or time.time() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_clear_account_source_is_recorded_with_the_change(server: Server, token: str) -> None:
+    """ClearXP's Actors page: ``clear-account-source`` on PUT /api/actors/agents is "an arbitrary string
+    to log against this update operation for audit purposes": the audit log keeps it with the change.
+    A value that is too long or not printable is a 400, and then nothing is written."""
+    t = tag()
+    body = {"objectType": "Agent", "name": "Sourced", "mbox": f"mailto:src-{t}@example.com"}
+    source = f"HRIS nightly sync {t}"
+    saved = api(server, token, "a", "PUT", "/api/actors/agents", json=body, headers={"clear-account-source": source})
+    assert saved.status_code == 200, saved.text
+    events = _stored_actor_saved(server, source)
+    assert len(events) == 1 and events[0]["new"] is True, events
+    for bad in ("x" * 201, f"two\tlines {t}"):
+        other = {**body, "mbox": f"mailto:bad-{secrets.token_hex(4)}@example.com"}
+        refused = api(
+            server, token, "a", "PUT", "/api/actors/agents", json=other, headers={"clear-account-source": bad}
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "validation_error"
+        assert actors(search(server, token, {"criteria": {"=": [attr("Email"), other["mbox"][7:]]}})) == []
 
 
 def test_scopes(server: Server) -> None:
