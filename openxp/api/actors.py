@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from openxp import audit, erasure
 from openxp.api import criteria as criteria_sql
+from openxp.api.account_source import account_source
 from openxp.api.body import json_body
 from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, ValidationFailed
 from openxp.api.http import endpoint
@@ -196,16 +197,12 @@ def _refusal(rejected: RowRejected) -> ValidationFailed:
     return ValidationFailed(rejected.message, prop=rejected.kind, value=rejected.value)
 
 
-ACCOUNT_SOURCE_HEADER = "clear-account-source"
-MAX_ACCOUNT_SOURCE = 200
-
-
 @endpoint("actors/write")
 async def put_agent(request: Request, principal: Principal) -> Response:
     """PUT /api/actors/agents with an xAPI Agent (attributes in the attributes extension): create
     or update one learner, merging attributes; answers the actor after the merge."""
     rt = runtime(request)
-    source = _account_source(request)
+    source = account_source(request)
     agent = await json_body(request, MAX_BODY)
     if not isinstance(agent, dict):
         raise ValidationFailed("the body must be an xAPI Agent object", prop="body")
@@ -250,20 +247,6 @@ async def put_agent(request: Request, principal: Principal) -> Response:
         source=source,
     )
     return JSON(actor_of(saved, rt.settings.public_url), headers=NO_STORE)
-
-
-def _account_source(request: Request) -> str | None:
-    """ClearXP's ``clear-account-source`` header: an arbitrary string the caller logs against the
-    update, kept in the audit event. Bounded and printable, so it cannot flood or forge log lines."""
-    value = request.headers.get(ACCOUNT_SOURCE_HEADER)
-    if value is None:
-        return None
-    if len(value) > MAX_ACCOUNT_SOURCE or not value.isprintable():
-        raise ValidationFailed(
-            f"{ACCOUNT_SOURCE_HEADER} must be printable text of at most {MAX_ACCOUNT_SOURCE} characters",
-            prop=ACCOUNT_SOURCE_HEADER,
-        )
-    return value
 
 
 @endpoint("actors/erase")

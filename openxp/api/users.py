@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import audit
+from openxp.api.account_source import account_source
 from openxp.api.body import json_bytes, parse_json_body
 from openxp.api.errors import (
     InputLimit,
@@ -92,6 +93,7 @@ async def import_users(request: Request, principal: Principal) -> Response:
     """POST (or the older PUT) /api/import/users: a JSON body (within MAX_IMPORT_BODY) or a
     text/csv body (streamed, within MAX_CSV_BODY), imported in chunks of imports.run.CHUNK rows."""
     rt = runtime(request)
+    source = account_source(request)
     report = Report()
     verify = False
     chunks: AsyncIterator[list[tuple[int, Any]]]
@@ -126,5 +128,6 @@ async def import_users(request: Request, principal: Principal) -> Response:
             rows=report.rows,
             written=report.written,
             verify=verify,
+            source=source,
         )
     return JSON(report.as_dict(), headers={"Cache-Control": "no-store"})

@@ -223,6 +223,10 @@ def api_paths() -> dict[str, Any]:
         query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
         query("skip", {"type": "integer", "minimum": 0, "default": 0}),
     ]
+    account_source = header(
+        "clear-account-source",
+        "ClearXP's arbitrary string (printable, at most 200 characters) kept with the change in the audit log",
+    )
     verify = query("verify", {"type": "boolean"}, "validate only; write nothing")
     csv = {"type": "string", "description": "a header row with name and one column per attribute"}
     import_body = {JSON: ref("ImportRequest"), "text/csv": csv}
@@ -236,7 +240,7 @@ def api_paths() -> dict[str, Any]:
                 413,
                 415,
                 503,
-                parameters=[verify],
+                parameters=[verify, account_source],
                 body=body_of(import_body, required=False),
                 description="Bad rows are reported and skipped. Scope users/import. 503: storage failed mid-import; "
                 "the chunks written before it stay written.",
@@ -248,7 +252,7 @@ def api_paths() -> dict[str, Any]:
                 413,
                 415,
                 503,
-                parameters=[verify],
+                parameters=[verify, account_source],
                 body=body_of(
                     {JSON: {"oneOf": [ref("ImportRows"), ref("ImportRequest")]}, "text/csv": csv}, required=False
                 ),
@@ -275,12 +279,7 @@ def api_paths() -> dict[str, Any]:
                 413,
                 415,
                 body=body(ref("Actor")),
-                parameters=[
-                    header(
-                        "clear-account-source",
-                        "An arbitrary string (printable, at most 200 characters) kept with the change in the audit log",
-                    )
-                ],
+                parameters=[account_source],
             )
         },
         "/api/actors/search": {

@@ -7,15 +7,14 @@ Actors are in ClearXP's shape (Clear API Reference > Data Model > Actor): an xAP
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.flow import api, tokens
+from tests.support.records import stored_audit
 from tests.support.server import PASSWORD, Server
 
 
@@ -267,17 +266,6 @@ def test_put_agent_creates_then_updates(server: Server, token: str) -> None:
         assert response.json()["error"] == "validation_error"
 
 
-def _stored_actor_saved(server: Server, source: str) -> list[dict[str, Any]]:
-    """The persisted ``actor_saved`` events that carry ``source`` (routine events are written within 0.5 s)."""
-    deadline = time.time() + 5
-    while True:
-        rows = server.sql("SELECT details FROM audit_events WHERE type = 'actor_saved'")
-        found = [d for d in (json.loads(r[0]) for r in rows) if d.get("source") == source]
-        if found or time.time() > deadline:
-            return found
-        time.sleep(0.1)
-
-
 def test_clear_account_source_is_recorded_with_the_change(server: Server, token: str) -> None:
     """ClearXP's Actors page: ``clear-account-source`` on PUT /api/actors/agents is "an arbitrary string
     to log against this update operation for audit purposes": the audit log keeps it with the change.
@@ -287,7 +275,7 @@ def test_clear_account_source_is_recorded_with_the_change(server: Server, token:
     source = f"HRIS nightly sync {t}"
     saved = api(server, token, "a", "PUT", "/api/actors/agents", json=body, headers={"clear-account-source": source})
     assert saved.status_code == 200, saved.text
-    events = _stored_actor_saved(server, source)
+    events = stored_audit(server, "actor_saved", lambda d: d.get("source") == source)
     assert len(events) == 1 and events[0]["new"] is True, events
     for bad in ("x" * 201, f"two\tlines {t}"):
         other = {**body, "mbox": f"mailto:bad-{secrets.token_hex(4)}@example.com"}

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.flow import api, tokens
+from tests.support.records import stored_audit
 from tests.support.server import Server
 
 
@@ -219,6 +220,26 @@ def test_I05_I09_import_stays_in_the_token_tenant(server: Server, token: str) ->
     assert (response.json()["new"], response.json()["existing"]) == (1, 0)
     assert learners_like(server, f"onlyb-{t}@example.com", "b")[0][1] == "B user"
     assert learners_like(server, f"onlyb-{t}@example.com", "a")[0][1] == "A user"
+
+
+def test_clear_account_source_is_recorded_with_the_import(server: Server, token: str) -> None:
+    """The import takes ClearXP's ``clear-account-source`` too: kept as ``source`` in the import's
+    audit event; a value over 200 characters is a 400 before any row is written."""
+    t = tag()
+    source = f"LMS roster export {t}"
+    users = {"users": [{"name": "Sourced", "attributes": {"Email": f"src-{t}@example.com"}}]}
+    imported = api(server, token, json=users, headers={"clear-account-source": source})
+    assert imported.status_code == 200, imported.text
+    events = stored_audit(server, "users_imported", lambda d: d.get("source") == source)
+    assert [(e["rows"], e["written"]) for e in events] == [(1, 1)]
+    refused = api(
+        server,
+        token,
+        json={"users": [{"name": "Not", "attributes": {"Email": f"not-{t}@example.com"}}]},
+        headers={"clear-account-source": "x" * 201},
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "validation_error", refused.text
+    assert learners_like(server, f"not-{t}@example.com", "a") == []
 
 
 def test_cli_import_csv_and_json(server: Server, tmp_path: Path) -> None:

@@ -38,6 +38,18 @@ def audit_events(server: Server, name: str) -> list[dict[str, Any]]:
     return found
 
 
+def stored_audit(server: Server, name: str, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The details of the persisted audit events called ``name`` that satisfy ``predicate``, waiting
+    up to 5 s for them (routine events are written within 0.5 s); [] if none came."""
+    deadline = time.time() + 5
+    while True:
+        rows = server.sql("SELECT details FROM audit_events WHERE type = :name", {"name": name})
+        found = [d for d in (json.loads(r[0]) for r in rows) if predicate(d)]
+        if found or time.time() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def wait_for_audit(
     server: Server, name: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
 ) -> dict[str, Any]:
