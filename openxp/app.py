@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openxp import audit, openapi, surfaces
 from openxp.api import actors as api_actors
 from openxp.api import audit as api_audit
+from openxp.api import cmi5 as api_cmi5
 from openxp.api import credentials as api_credentials
 from openxp.api import export as api_export
 from openxp.api import users as api_users
@@ -66,6 +67,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/auth/basic", api_credentials.create_basic, methods=["POST"]),
         Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),
         Route("/api/launch", api_credentials.launch, methods=["POST"]),
+        Route("/api/launch/fetch", api_cmi5.fetch, methods=["POST"]),
         Route("/api/audit", api_audit.list_audit, methods=["GET"]),
         Route("/api/export/statements", api_export.export_statements, methods=["GET"]),
         Route("/auth/oauth/revoke", oauth.revoke, methods=["POST"]),

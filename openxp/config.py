@@ -116,6 +116,7 @@ _WHOLE_NUMBER_VARIABLES = {
     "refresh_token_ttl": "OPENXP_REFRESH_TOKEN_TTL",
     "refresh_absolute_ttl": "OPENXP_REFRESH_ABSOLUTE_TTL",
     "launch_token_ttl": "OPENXP_LAUNCH_TOKEN_TTL",
+    "cmi5_terminate_grace": "OPENXP_CMI5_TERMINATE_GRACE",
     "session_idle_ttl": "OPENXP_SESSION_IDLE_TTL",
     "session_absolute_ttl": "OPENXP_SESSION_ABSOLUTE_TTL",
     "xapi_max_statements": "OPENXP_XAPI_MAX_STATEMENTS",
@@ -144,6 +145,9 @@ class Settings:
     # the same answer again (a lost response, two workers at once); 0 is strict (docs/decisions.md).
     refresh_reuse_grace: int = 0
     launch_token_ttl: int = 4 * 3600
+    # cmi5 9.3.8: after an AU's "terminated" statement the LMS waits "a specified period of time"
+    # before it rejects the session's statements: in-flight requests of the AU still land.
+    cmi5_terminate_grace: int = 10
     session_idle_ttl: int = 30 * 60
     session_absolute_ttl: int = 12 * 3600
     # Seconds after the admin last typed the password (sign-in or re-authentication) during which

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import uuid
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -28,6 +29,12 @@ def random_token(nbytes: int = 32) -> str:
         value = secrets.token_urlsafe(nbytes)
         if value[0].isalnum():
             return value
+
+
+def random_uuid() -> str:
+    """A version 4 UUID from ``secrets``: cmi5 session ids and registrations, which content sees
+    and which must not be guessable from one another."""
+    return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
 
 
 def new_credential(prefix: str = "") -> str:

@@ -9,31 +9,21 @@ The Node packages are installed from tests/js/package-lock.json into tests/js/no
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.api.test_credentials import call, key_auth
+from tests.support import js
 from tests.support.server import Server
 from tests.xapi.test_launch import launch
 
-JS = Path(__file__).parent / "js"
+JS = js.JS
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    found = shutil.which("node")
-    npm = shutil.which("npm")
-    if not (found and npm):
-        if os.environ.get("CI") == "true":
-            pytest.fail("node and npm are required in CI")
-        pytest.skip("node is not installed")
-    if not (JS / "node_modules" / "tincanjs").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, timeout=300, capture_output=True)
-    return found
+    return js.node("tincanjs")
 
 
 def run_client(node: str, url: str) -> tuple[int, dict[str, object]]:

@@ -6,7 +6,8 @@
 - ``GET /api/auth/me`` -> ``{"tenant", "kind", "scope", "client_id" | "key"}``: the caller.
 - ``POST /api/launch`` ``{"url", "actor", "activity_id", "registration"?}`` ->
   ``{"url", "expires_in", "username"}``: the content URL with the Rustici launch
-  parameters (``endpoint``, ``auth``, ``actor``, ``activity_id``, ``registration``).
+  parameters (``endpoint``, ``auth``, ``actor``, ``activity_id``, ``registration``);
+  with ``"mode": "cmi5"`` (and ``publisher_id``, ...) the cmi5 launch of ``openxp.api.cmi5``.
 
 The last three need the ``launch`` scope (``all`` includes it). The credentials they
 make work only on /xapi (``openxp.auth.launch``).
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import audit
+from openxp.api import cmi5
 from openxp.api.body import json_body
 from openxp.api.errors import NotFound, UsernameTaken, ValidationFailed
 from openxp.api.http import endpoint
@@ -47,6 +49,7 @@ USERNAME = re.compile(r"^[A-Za-z0-9._~@-]{1,64}$")
 # Printable ASCII without spaces; a colon is fine (Basic splits on the first one).
 PASSWORD = re.compile(r"^[!-~]+$")
 LAUNCH_PARAMETERS = ("endpoint", "auth", "actor", "activity_id", "registration")
+LAUNCH_MODES = ("rustici", "cmi5")
 
 
 def _creator(principal: Principal) -> str:
@@ -157,23 +160,28 @@ async def revoke_basic(request: Request, principal: Principal) -> Response:
     return Response(status_code=204, headers=NO_STORE)
 
 
-def _content_url(value: Any) -> tuple[str, str, str, list[tuple[str, str]], str]:
+def _content_url(value: Any, ours: tuple[str, ...]) -> tuple[str, str, str, list[tuple[str, str]], str]:
     if not isinstance(value, str) or len(value) > MAX_URL:
         raise ValidationFailed(f"url must be a string of at most {MAX_URL} characters", prop="url")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationFailed("url must be an absolute http(s) URL", prop="url", value=value[:200])
     # The query the content already has is kept, except our own parameter names.
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in LAUNCH_PARAMETERS]
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
     return parts.scheme, parts.netloc, parts.path, kept, parts.fragment
 
 
 @endpoint(SCOPE)
 async def launch(request: Request, principal: Principal) -> Response:
-    """POST /api/launch: a launch credential and the content URL that carries it."""
+    """POST /api/launch: a launch credential and the content URL that carries it, by the Rustici
+    mechanism or, with ``"mode": "cmi5"``, by cmi5's (``openxp.api.cmi5``)."""
     rt = runtime(request)
     body = _object(await json_body(request, MAX_BODY))
-    scheme, netloc, path, query, fragment = _content_url(body.get("url"))
+    mode = body.get("mode", "rustici")
+    if mode not in LAUNCH_MODES:
+        raise ValidationFailed(f"mode must be one of {', '.join(LAUNCH_MODES)}", prop="mode")
+    ours = cmi5.PARAMETERS if mode == "cmi5" else LAUNCH_PARAMETERS
+    scheme, netloc, path, query, fragment = _content_url(body.get("url"), ours)
     actor, actor_key = _actor(body.get("actor"), "actor")
     activity_id = body.get("activity_id")
     if not isinstance(activity_id, str) or not shape.is_iri(activity_id) or len(activity_id) > 2048:
@@ -182,6 +190,13 @@ async def launch(request: Request, principal: Principal) -> Response:
     if registration is not None and (not isinstance(registration, str) or not UUID.fullmatch(registration)):
         raise ValidationFailed("registration must be a UUID", prop="registration")
     registration = str(uuid.UUID(registration)) if registration else None
+    if mode == "cmi5":
+        content_url = urlunsplit((scheme, netloc, path, urlencode(query), fragment))
+        wanted = cmi5.read_launch(body, content_url, actor, actor_key, activity_id, registration)
+        answer = await cmi5.start(request, principal, wanted, _creator(principal))
+        params = answer.pop("params")
+        url = urlunsplit((scheme, netloc, path, urlencode(query + params), fragment))
+        return JSON({"url": url, **answer}, headers=NO_STORE)
     ttl = rt.settings.launch_token_ttl
     username, password = launch_auth.new_launch_pair()
     async with rt.db.write() as conn:

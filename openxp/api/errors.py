@@ -108,6 +108,13 @@ class UsernameTaken(ApiError):
     code = "username_taken"
 
 
+class LaunchInProgress(ApiError):
+    """Two cmi5 launches of one registration at the same moment: one wins, the other is told."""
+
+    status = 409
+    code = "launch_in_progress"
+
+
 def with_body(exc: OpenXPError, body: list[dict[str, Any]]) -> ApiError:
     """``exc`` as it is, with ClearXP's ``body`` items (e.g. how far an import got) added."""
     refusal = ApiError(exc.description, body=body)

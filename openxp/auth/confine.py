@@ -56,9 +56,17 @@ def confine_people(principal: Principal, statement: dict[str, Any]) -> None:
             raise OutsideCredential("this credential may not name other agents or groups in a statement")
 
 
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+LAUNCH_DATA = "LMS.LaunchData"
+
+
 def confine_statement(principal: Principal, statement: dict[str, Any]) -> None:
     if not principal.restricted:
         return
+    # cmi5 6.3: "The LMS MUST NOT provide permissions/credentials which allow the AU to issue
+    # voiding Statements."
+    if "session" in principal.restrictions and (statement.get("verb") or {}).get("id") == VOIDED:
+        raise VoidingForbidden()
     confine_agent(principal, agent_key(statement.get("actor")))
     confine_people(principal, statement)
     context: dict[str, Any] = statement.get("context") or {}
@@ -72,6 +80,15 @@ def confine_statement(principal: Principal, statement: dict[str, Any]) -> None:
         named += [a.get("id") for a in (group if isinstance(group, list) else [group]) if isinstance(a, dict)]
     if not any(isinstance(iri, str) and under(iri, bound) for iri in named):
         raise OutsideCredential("the statement is not about the activity of this launch")
+
+
+def confine_launch_data(principal: Principal, method: str, state_id: str | None) -> None:
+    """cmi5 10.2.1: "The AU MUST NOT modify or delete the LMS.LaunchData State document": a cmi5
+    credential reads it, and may not delete it by deleting all of its State either."""
+    if "session" not in principal.restrictions or method in ("GET", "HEAD"):
+        return
+    if state_id == LAUNCH_DATA or (method == "DELETE" and state_id is None):
+        raise OutsideCredential("the LMS.LaunchData document is written by the LMS; content may only read it")
 
 
 def confines_voiding(principal: Principal) -> bool:

@@ -22,6 +22,8 @@ from openxp.store.launches import Credential
 # confined to its actor (and activity/registration) by openxp.auth.confine.
 LRS_SCOPES = frozenset({"statements/write", "statements/read", "state", "profile"})
 LAUNCH_USERNAME_PREFIX = "lx_"
+# Stored kinds of content-launch credentials: the Rustici mechanism's and cmi5's.
+LAUNCH_KINDS = frozenset({"launch", "cmi5"})
 
 
 def password_digest(password: str) -> str:
@@ -40,6 +42,11 @@ def basic_value(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
+def auth_token(username: str, password: str) -> str:
+    """cmi5 8.2.1's ``auth-token``: the Basic credentials the AU sends after ``Basic``."""
+    return basic_value(username, password).removeprefix("Basic ")
+
+
 def principal(record: Credential, tenant_name: str) -> Principal:
     restrictions: dict[str, str] = {}
     if record.actor_key is not None:
@@ -48,9 +55,11 @@ def principal(record: Credential, tenant_name: str) -> Principal:
         restrictions["activity"] = record.activity_id
     if record.registration is not None:
         restrictions["registration"] = record.registration
+    if record.session_id is not None:
+        restrictions["session"] = record.session_id
     actor: dict[str, Any] | None = record.actor
     return Principal(
-        kind="launch" if record.kind == "launch" else "shortlived",
+        kind="launch" if record.kind in LAUNCH_KINDS else "shortlived",
         tenant_id=record.tenant_id,
         tenant=tenant_name,
         scopes=LRS_SCOPES,

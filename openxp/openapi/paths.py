@@ -373,6 +373,21 @@ def api_paths() -> dict[str, Any]:
                 413,
                 415,
                 body=body(ref("LaunchRequest")),
+                description="With mode cmi5 the URL carries endpoint, fetch, actor, registration and activityId "
+                "(cmi5 8.1); LMS.LaunchData and the launched statement are written first, and an open session of "
+                "the same registration is abandoned.",
+            )
+        },
+        "/api/launch/fetch": {
+            "post": operation(
+                "api",
+                "cmi5Fetch",
+                "cmi5 8.2: the launch's auth-token, once; later calls answer error-code 1",
+                {"200": answer(200, ref("Cmi5Fetch"))},
+                parameters=[query("k", string("the key the launch URL's fetch parameter carries"), required=True)],
+                security=[],
+                description="Always 200 with JSON, as cmi5 8.2.1 asks: the token on the first call, error-code 1 "
+                "after it (or once the launch expired), error-code 2 for a key openxp did not issue.",
             )
         },
     }

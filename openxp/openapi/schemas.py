@@ -376,17 +376,50 @@ API: dict[str, Schema] = {
     ),
     "LaunchRequest": obj(
         {
+            "mode": string("rustici (the default) or cmi5", enum=["rustici", "cmi5"]),
             "url": string("the content's absolute http(s) URL"),
             "actor": ref("Agent"),
-            "activity_id": string(),
-            "registration": string(pattern=UUID_PATTERN),
+            "activity_id": string("the LMS's activity id for the content (cmi5: of the AU, 8.1.5)"),
+            "registration": string("cmi5: generated when absent", pattern=UUID_PATTERN),
+            "publisher_id": string("cmi5 only, required: the AU's id in the course structure"),
+            "moveOn": string(
+                "cmi5 only, default NotApplicable",
+                enum=["Passed", "Completed", "CompletedAndPassed", "CompletedOrPassed", "NotApplicable"],
+            ),
+            "launchMode": string("cmi5 only, default Normal", enum=["Normal", "Browse", "Review"]),
+            "masteryScore": {"type": "number", "minimum": 0, "maximum": 1, "description": "cmi5 only"},
+            "launchParameters": string("cmi5 only"),
+            "returnURL": string("cmi5 only"),
+            "entitlementKey": obj(
+                {"courseStructure": string(), "alternate": string()},
+                required=("courseStructure",),
+                description="cmi5 only",
+            ),
         },
         required=("url", "actor", "activity_id"),
     ),
     "Launch": obj(
-        {"url": string(), "expires_in": integer(), "username": string()},
+        {
+            "url": string("the content URL with the launch parameters"),
+            "expires_in": integer(),
+            "username": string(),
+            "registration": string("cmi5 only"),
+            "session_id": string("cmi5 only"),
+        },
         required=("url", "expires_in", "username"),
     ),
+    "Cmi5Fetch": {
+        "oneOf": [
+            obj(
+                {"auth-token": string("the value after Basic in the AU's Authorization header")},
+                required=("auth-token",),
+            ),
+            obj(
+                {"error-code": string(enum=["1", "2", "3"]), "error-text": string()},
+                required=("error-code", "error-text"),
+            ),
+        ]
+    },
 }
 
 PARAMETERS: dict[str, Schema] = {

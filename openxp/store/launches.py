@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openxp.store.db import Connection, now
@@ -38,6 +38,7 @@ class Credential:
     activity_id: str | None
     registration: str | None
     expires_at: float
+    session_id: str | None = None
 
 
 def _credential(r: Any) -> Credential:
@@ -52,7 +53,19 @@ def _credential(r: Any) -> Credential:
         r.activity_id,
         r.registration,
         r.expires_at,
+        r.session_id,
     )
+
+
+@dataclass(frozen=True)
+class Session:
+    """A cmi5 session a newer launch of the same registration abandons."""
+
+    session_id: str
+    actor: dict[str, Any]
+    activity_id: str
+    registration: str
+    created_at: float
 
 
 def _live(at: float) -> Any:
@@ -72,6 +85,8 @@ async def create(
     actor_key: str | None = None,
     activity_id: str | None = None,
     registration: str | None = None,
+    fetch_hash: str | None = None,
+    session_id: str | None = None,
 ) -> float:
     """Store a credential; returns its expiry. ``AlreadyExists`` if the name is live in this tenant."""
     at = now()
@@ -90,6 +105,10 @@ async def create(
         "created_at": at,
         "expires_at": expires_at,
         "revoked_at": None,
+        "fetch_hash": fetch_hash,
+        "fetched_at": None,
+        "session_id": session_id,
+        "terminated_at": None,
     }
     stmt = dialect.insert(creds).values(**values)
     replace_dead = stmt.on_conflict_do_update(
@@ -121,6 +140,73 @@ async def revoke(conn: Connection, tenant_id: int, username: str) -> bool:
         .returning(creds.c.id)
     )
     return result.first() is not None
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """What a cmi5 fetch key found: ``redeemed`` (the secret is set now), or ``used`` (redeemed
+    before, revoked or expired: cmi5 error 1); ``tenant_id`` None when no credential has it."""
+
+    tenant_id: int | None
+    username: str = ""
+    redeemed: bool = False
+
+
+async def redeem_fetch(conn: Connection, fetch_hash: str, secret_hash: str) -> Fetch:
+    """cmi5 8.2: give the credential behind a fetch key its Basic secret, once. The condition
+    (not yet fetched, live) is in the UPDATE, so of concurrent fetches exactly one wins."""
+    at = now()
+    won = await conn.execute(
+        update(creds)
+        .where(creds.c.fetch_hash == fetch_hash, creds.c.fetched_at.is_(None), _live(at))
+        .values(secret_hash=secret_hash, fetched_at=at)
+        .returning(creds.c.username, creds.c.tenant_id)
+    )
+    row = won.first()
+    if row is not None:
+        return Fetch(row.tenant_id, row.username, redeemed=True)
+    known = (await conn.execute(select(creds.c.tenant_id).where(creds.c.fetch_hash == fetch_hash))).first()
+    return Fetch(known.tenant_id if known is not None else None)
+
+
+async def end_session(conn: Connection, tenant_id: int, username: str, grace: float) -> bool:
+    """cmi5 9.3.8: the AU terminated its session; its credential ends ``grace`` seconds later
+    (sooner if it was to expire sooner). False if it had already terminated."""
+    at = now()
+    ends = at + grace
+    result = await conn.execute(
+        update(creds)
+        .where(creds.c.tenant_id == tenant_id, creds.c.username == username, creds.c.terminated_at.is_(None))
+        .values(
+            terminated_at=at,
+            expires_at=case((creds.c.expires_at > ends, ends), else_=creds.c.expires_at),
+        )
+        .returning(creds.c.id)
+    )
+    return result.first() is not None
+
+
+async def abandon_sessions(
+    conn: Connection, tenant_id: int, actor_key: str, activity_id: str, registration: str
+) -> list[Session]:
+    """cmi5 9.3.6: a new launch of the same registration abandons the sessions still open
+    (live, not terminated); their credentials are revoked. The sessions abandoned, oldest first."""
+    result = await conn.execute(
+        update(creds)
+        .where(
+            creds.c.tenant_id == tenant_id,
+            creds.c.kind == "cmi5",
+            creds.c.actor_key == actor_key,
+            creds.c.activity_id == activity_id,
+            creds.c.registration == registration,
+            creds.c.terminated_at.is_(None),
+            _live(now()),
+        )
+        .values(revoked_at=now())
+        .returning(creds.c.session_id, creds.c.actor, creds.c.created_at)
+    )
+    rows = sorted(result.all(), key=lambda r: r.created_at)
+    return [Session(r.session_id, r.actor, activity_id, registration, r.created_at) for r in rows]
 
 
 async def purge_dead(conn: Connection, before: float) -> int:

@@ -345,7 +345,14 @@ short_lived_credentials = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    # cmi5 (kind "cmi5"): the digest of the one-time fetch URL's key, when it was redeemed (the
+    # Basic secret exists only from then on), the session's id, and when the AU terminated it.
+    Column("fetch_hash", HASH, nullable=True),
+    Column("fetched_at", Float, nullable=True),
+    Column("session_id", String(36), nullable=True),
+    Column("terminated_at", Float, nullable=True),
     Index(None, "username"),
+    Index(None, "fetch_hash", unique=True),
     # One row per name and tenant, live or dead: creating over a dead row replaces it in the
     # same statement (store.launches.create), so the database itself refuses a second live one.
     Index(None, "tenant_id", "username", unique=True),

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openxp import wire
-from openxp.auth.confine import confine_activity, confine_agent, confine_registration
+from openxp.auth.confine import confine_activity, confine_agent, confine_launch_data, confine_registration
 from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
@@ -86,7 +86,7 @@ def _key(kind: str, params: dict[str, str]) -> store.Key:
     return store.Key(kind, agent_key=shape.agent_param(params["agent"]))
 
 
-def _confine(request: Request, ctx: XContext, kind: str, key: store.Key) -> None:
+def _confine(request: Request, ctx: XContext, kind: str, key: store.Key, doc_id: str | None) -> None:
     """An actor-bound credential keeps to its actor's documents: its State (for
     its launch's activity and registration) and its Agent Profile; Activity
     Profiles, shared by every learner, it may only read (J-03)."""
@@ -100,6 +100,7 @@ def _confine(request: Request, ctx: XContext, kind: str, key: store.Key) -> None
         return
     confine_agent(principal, key.agent_key)
     if kind == "state":
+        confine_launch_data(principal, request.method, doc_id)
         confine_activity(principal, key.activity_id)
         # Every State request names the launch's registration: without one it would reach the
         # registration-less documents (and DELETE without stateId all of them) outside the launch.
@@ -109,8 +110,8 @@ def _confine(request: Request, ctx: XContext, kind: str, key: store.Key) -> None
 async def _document(request: Request, ctx: XContext, kind: str, id_param: str, allowed: frozenset[str]) -> Response:
     params = query_params(request, allowed)
     key = _key(kind, params)
-    _confine(request, ctx, kind, key)
     doc_id = params.get(id_param)
+    _confine(request, ctx, kind, key, doc_id)
     tenant_id = ctx.principal.tenant_id
     db = runtime(request).db
     method = "GET" if request.method == "HEAD" else request.method

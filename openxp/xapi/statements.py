@@ -35,7 +35,7 @@ from openxp.auth.confine import (
 from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
-from openxp.store import now
+from openxp.store import launches, now
 from openxp.store import statements as store
 from openxp.xapi import attachments, compare, shape
 from openxp.xapi import filters as statement_filters
@@ -54,6 +54,7 @@ from openxp.xapi.shape import iso
 from openxp.xapi.validate import UUID, VOIDED, Validator, normalize, parse_time
 
 T = TypeVar("T")
+TERMINATED = "http://adlnet.gov/expapi/verbs/terminated"
 MAX_BODY = 16 * 1024 * 1024
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -230,6 +231,8 @@ async def _store(
                 if _visible(ctx, found) and not compare.same_statement(sent, json.loads(found.payload), ctx.version):
                     raise StatementConflict(f"statement {sent.get('id', sid)} already exists with different content")
         new = [s for s in batch if s.statement_id in inserted]
+        if _terminates_session(ctx, new):
+            await launches.end_session(conn, tenant_id, ctx.principal.key or "", rt.settings.cmi5_terminate_grace)
         targets = {s.voids for s in new if s.voids} - inserted
         if targets:
             found_targets = await store.find_many(conn, tenant_id, targets)
@@ -245,6 +248,14 @@ async def _store(
         # serialises writers, so there the in-transaction pass is enough).
         async with rt.db.write() as conn:
             await store.apply_voiding(conn, tenant_id, batch)
+
+
+def _terminates_session(ctx: XContext, new: list[store.NewStatement]) -> bool:
+    """cmi5 9.3.8: a "terminated" statement about the launched AU ends its session."""
+    restrictions = ctx.principal.restrictions
+    if "session" not in restrictions:
+        return False
+    return any(s.verb_id == TERMINATED and s.object_activity == restrictions.get("activity") for s in new)
 
 
 def _confine_voiding(

@@ -1,6 +1,6 @@
 """Content launch (POST /api/launch) and its credential on /xapi: SECURITY.md section J,
-read for the Rustici launch mechanism openxp implements (no cmi5 one-time fetch URL, so
-J-01 does not apply): the ``auth`` launch parameter is the whole Authorization header
+read for the Rustici launch mechanism (which has no one-time fetch URL: J-01 is cmi5's,
+tests/xapi/test_cmi5.py): the ``auth`` launch parameter is the whole Authorization header
 value of a short-lived credential confined to its actor, activity and registration."""
 
 from __future__ import annotations
