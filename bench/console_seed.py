@@ -274,7 +274,7 @@ async def _statements(
     written = 0
     for n, batch in enumerate(mine):
         async with db.write() as conn:
-            written += len(await statement_store.insert_many(conn, ids[TENANT], batch))
+            written += len((await statement_store.insert_many(conn, ids[TENANT], batch)).ids)
         sample += [s.statement_id for s in batch[:: max(1, len(batch) // 20)]]
         if n % every == every - 1 or n == 0:
             other = next(theirs, None)

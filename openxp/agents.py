@@ -8,6 +8,7 @@ part has to import the other for it.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 # xAPI Data 2.4.2.1: the inverse functional identifiers, in the order a key is taken from.
@@ -49,3 +50,15 @@ def named_agents(statement: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
         found += named_agents(obj)
     return found
+
+
+def forms_of(agent: dict[str, Any]) -> list[str]:
+    """The agent's identifier, and for an ``mbox`` also its ``mbox_sha1sum`` (xAPI Data 2.4.2.3:
+    the SHA1 of the mailto IRI): the same person, whichever form a statement used."""
+    erased = agent_key(agent)
+    assert erased is not None
+    if "mbox" not in agent:
+        return [erased]
+    twin = agent_key({"mbox_sha1sum": hashlib.sha1(str(agent["mbox"]).encode()).hexdigest()})  # noqa: S324
+    assert twin is not None
+    return [erased, twin]

@@ -23,6 +23,7 @@ from openxp import audit, openapi, surfaces
 from openxp.api import actors as api_actors
 from openxp.api import audit as api_audit
 from openxp.api import cmi5 as api_cmi5
+from openxp.api import completions as api_completions
 from openxp.api import credentials as api_credentials
 from openxp.api import export as api_export
 from openxp.api import users as api_users
@@ -63,6 +64,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/actors/agents", api_actors.put_agent, methods=["PUT"]),
         Route("/api/actors/search", api_actors.search_actors, methods=["POST"]),
         Route("/api/actors/attributes", api_actors.attributes, methods=["GET"]),
+        Route("/api/actors/completions", api_completions.completions, methods=["GET"]),
         Route("/api/actors/erase", api_actors.erase_actor, methods=["POST"]),
         Route("/api/auth/basic", api_credentials.create_basic, methods=["POST"]),
         Route("/api/auth/basic/{username}", api_credentials.revoke_basic, methods=["DELETE"]),

@@ -210,6 +210,7 @@ EXPECTED = {
     "agentProfiles": 1,
     "attachments": 1,
     "pseudonymisedStatements": 6,
+    "completionRecords": 1,  # the activity of ann's one unvoided statement (the voided one fed it too)
 }
 
 

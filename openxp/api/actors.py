@@ -19,13 +19,14 @@ from openxp import audit, erasure
 from openxp.api import criteria as criteria_sql
 from openxp.api.account_source import account_source
 from openxp.api.body import json_body
-from openxp.api.errors import InvalidParameter, OverLimit, SearchTooCostly, ValidationFailed
+from openxp.api.errors import OverLimit, SearchTooCostly, ValidationFailed
 from openxp.api.http import endpoint
+from openxp.api.paging import page, single_query
 from openxp.audit_writer import kept_with
 from openxp.auth import Principal
 from openxp.httpio import JSON, NO_STORE
 from openxp.imports.errors import RowRejected
-from openxp.imports.limits import INT64_MAX, INT64_MIN, MAX_ATTRIBUTES, MAX_NAME
+from openxp.imports.limits import MAX_ATTRIBUTES, MAX_NAME
 from openxp.imports.validation import TenantAttributeNames, is_email, too_many_merged_attributes, validate_row
 from openxp.runtime import runtime
 from openxp.store import learners as learner_store
@@ -33,9 +34,6 @@ from openxp.store import tenants as tenant_store
 from openxp.store.errors import QueryTimeout
 from openxp.store.learners import LearnerRow
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-MAX_SKIP = 2**31 - 1
 MAX_BODY = 256 * 1024
 # A search scans the tenant's learners, at a cost the criteria decide: it is stopped after this
 # long (off the event loop on both databases: see Database.bounded_read).
@@ -60,40 +58,11 @@ def actor_of(learner: LearnerRow, public_url: str) -> dict[str, Any]:
     return {**agent_of(learner, public_url), "extensions": {ATTRIBUTES_EXTENSION: learner.attributes}}
 
 
-def _count(raw: Any, name: str, default: int, minimum: int, maximum: int) -> int:
-    """A non-negative integer from a query string or a JSON body."""
-    if raw is None:
-        return default
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 12:
-        value = int(raw)
-    elif isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    else:
-        shown = raw[:50] if isinstance(raw, str) else None
-        raise InvalidParameter(f"{name} must be a whole number", prop=name, value=shown)
-    if not minimum <= value <= maximum:
-        # The refusal echoes the value only while a JSON answer can hold it (64 bits).
-        shown_value = value if INT64_MIN <= value <= INT64_MAX else None
-        raise InvalidParameter(f"{name} must be between {minimum} and {maximum}", prop=name, value=shown_value)
-    return value
-
-
-def _single_query(request: Request, name: str) -> str | None:
-    values = request.query_params.getlist(name)
-    if len(values) > 1:
-        raise InvalidParameter(f"send {name} once", prop=name)
-    return values[0] if values else None
-
-
-def _page(limit_raw: Any, skip_raw: Any) -> tuple[int, int]:
-    return _count(limit_raw, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT), _count(skip_raw, "skip", 0, 0, MAX_SKIP)
-
-
 @endpoint("actors/read")
 async def list_actors(request: Request, principal: Principal) -> Response:
     """GET /api/actors?limit=&skip= : one page of the tenant's learners in creation order."""
     rt = runtime(request)
-    limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
+    limit, skip = page(single_query(request, "limit"), single_query(request, "skip"))
     async with rt.db.read() as conn:
         found = await learner_store.list_for_tenant(conn, principal.tenant_id, limit, skip)
     return JSON([actor_of(learner, rt.settings.public_url) for learner in found], headers=NO_STORE)
@@ -104,7 +73,7 @@ async def search_actors(request: Request, principal: Principal) -> Response:
     """POST /api/actors/search?limit=&skip= {"criteria": {...}}: limit and skip are query
     parameters, as ClearXP documents them; the answer is a JSON array of Agents."""
     rt = runtime(request)
-    limit, skip = _page(_single_query(request, "limit"), _single_query(request, "skip"))
+    limit, skip = page(single_query(request, "limit"), single_query(request, "skip"))
     body = await json_body(request, MAX_BODY)
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be an object with criteria", prop="body")

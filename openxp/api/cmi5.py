@@ -35,7 +35,7 @@ from openxp.runtime import runtime
 from openxp.store import documents, launches
 from openxp.store import statements as statement_store
 from openxp.store.db import Connection, now
-from openxp.xapi import shape
+from openxp.xapi import completions, shape
 from openxp.xapi.cors import CORS_HEADERS
 from openxp.xapi.endpoint import authority_for
 from openxp.xapi.validate import Validator, normalize
@@ -232,6 +232,7 @@ async def _record(
         statement["version"] = STATEMENT_VERSION
         rows.append(shape.row(statement, stored_at))
     await statement_store.insert_many(conn, tenant_id, rows)
+    await completions.record(conn, tenant_id, statements)
 
 
 async def _write_launch_data(conn: Connection, tenant_id: int, launch: Cmi5Launch, content: bytes) -> None:

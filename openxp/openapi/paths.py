@@ -300,6 +300,25 @@ def api_paths() -> dict[str, Any]:
                 {"200": answer(200, ref("Attributes"))},
             )
         },
+        "/api/actors/completions": {
+            "get": api_op(
+                "actorCompletions",
+                "A learner's completion records, folded from their statements (scope actors/read)",
+                {"200": answer(200, array(ref("Completion")))},
+                parameters=[
+                    query(
+                        "agent",
+                        string('the learner\'s identifier as JSON, e.g. {"mbox": "mailto:a@example.com"}'),
+                        required=True,
+                    ),
+                    query("activityId", string("only this activity")),
+                    query("status", string("passed, failed, completed or in-progress; comma-separated")),
+                    query("registration", UUID),
+                    query("expand", string("with activityId: each record's children, recursively", enum=["hierarchy"])),
+                    *page,
+                ],
+            )
+        },
         "/api/actors/erase": {
             "post": api_op(
                 "eraseActor",

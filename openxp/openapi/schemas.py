@@ -326,6 +326,7 @@ API: dict[str, Schema] = {
                         "agentProfiles",
                         "attachments",
                         "pseudonymisedStatements",
+                        "completionRecords",
                     )
                 },
                 description="what was removed (or, with dryRun, would be), by kind; pseudonymisedStatements "
@@ -373,6 +374,23 @@ API: dict[str, Schema] = {
     "BasicCreated": obj(
         {"username": string(), "password": string("only when generated")},
         required=("username",),
+    ),
+    "Completion": obj(
+        {
+            "actor": ref("Agent"),
+            "activity": obj({"objectType": string(), "id": string()}, required=("id",)),
+            "registration": {"type": ["string", "null"]},
+            "status": string(enum=["passed", "failed", "completed", "in-progress", "not-attempted"]),
+            "completed": {"type": "boolean"},
+            "success": {"type": ["boolean", "null"]},
+            "score": obj({"scaled": {"type": "number"}}),
+            "firstAccessed": {"type": ["string", "null"]},
+            "lastAccessed": {"type": ["string", "null"]},
+            "completedAt": {"type": ["string", "null"]},
+            "statements": integer(),
+            "children": array(ref("Completion"), "with expand=hierarchy"),
+        },
+        required=("activity", "status", "completed", "statements"),
     ),
     "LaunchRequest": obj(
         {

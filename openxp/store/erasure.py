@@ -1,6 +1,7 @@
 """Erasing one learner of a tenant (GDPR Art. 17), in the caller's one transaction.
 
-Removed: the learner record (and so its attributes), the statements whose actor is the agent,
+Removed: the learner record (and so its attributes), the statements whose actor is the agent
+and the completion records folded from them,
 the agent's state and agent-profile documents, and the attachment bodies no remaining statement
 needs (``removal``). A statement that names the agent anywhere else (object, group member,
 context instructor or team, context agents and groups, a SubStatement) stays, with every
@@ -25,8 +26,8 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select, update
 
-from openxp.agents import IFIS, agent_key
-from openxp.store import removal
+from openxp.agents import IFIS, agent_key, forms_of
+from openxp.store import completions, removal
 from openxp.store.db import Connection
 from openxp.store.models import learners as learners_t
 from openxp.store.models import tenants as tenants_t
@@ -47,6 +48,7 @@ class Erased:
     agent_profiles: int
     attachments: int
     pseudonymised_statements: int
+    completion_records: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -57,6 +59,7 @@ class Erased:
             "agentProfiles": self.agent_profiles,
             "attachments": self.attachments,
             "pseudonymisedStatements": self.pseudonymised_statements,
+            "completionRecords": self.completion_records,
         }
 
 
@@ -132,18 +135,6 @@ async def _remove_documents(conn: Connection, tenant_id: int, erased: str, kind:
     return len(result.all())
 
 
-def forms_of(agent: dict[str, Any]) -> list[str]:
-    """The agent's identifier, and for an ``mbox`` also its ``mbox_sha1sum`` (xAPI Data 2.4.2.3:
-    the SHA1 of the mailto IRI): the same person, whichever form a statement used."""
-    erased = agent_key(agent)
-    assert erased is not None
-    if "mbox" not in agent:
-        return [erased]
-    twin = agent_key({"mbox_sha1sum": hashlib.sha1(str(agent["mbox"]).encode()).hexdigest()})  # noqa: S324
-    assert twin is not None
-    return [erased, twin]
-
-
 async def _erase(conn: Connection, tenant_id: int, agent: dict[str, Any], learner_identifier: str | None) -> Erased:
     forms = forms_of(agent)
     learner, attributes = 0, 0
@@ -160,13 +151,14 @@ async def _erase(conn: Connection, tenant_id: int, agent: dict[str, Any], learne
     # One pseudonym for the person, whichever form named them: keyed on the last form (the
     # mbox_sha1sum when there is one), so erasing by mbox or by its sha1 gives the same one.
     account = pseudonym(await _tenant_key(conn, tenant_id), forms[-1])
-    pseudonymised = state = profiles = 0
+    pseudonymised = state = profiles = records = 0
     for erased in forms:
+        records += await completions.forget_actor(conn, tenant_id, erased)
         pseudonymised += await _pseudonymise(conn, tenant_id, erased, account)
         state += await _remove_documents(conn, tenant_id, erased, "state")
         profiles += await _remove_documents(conn, tenant_id, erased, "agent_profile")
     attachments = await removal.remove_unreferenced_attachments(conn, tenant_id, doomed)
-    return Erased(learner, attributes, statements, state, profiles, attachments, pseudonymised)
+    return Erased(learner, attributes, statements, state, profiles, attachments, pseudonymised, records)
 
 
 async def erase(

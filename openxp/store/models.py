@@ -291,6 +291,42 @@ xapi_statement_activities = Table(
     Index(None, "tenant_id", "activity_id", "seq"),
 )
 
+# Completion records (GET /api/actors/completions): one row per learner, activity and
+# registration ('' for statements without one), folded from the learner's statements as they
+# are stored (``openxp.xapi.completions``). Every column merges order-independently (``or``,
+# greatest, least, sum), so concurrent batches and any arrival order give the same row.
+# ``success`` is 1 passed, 0 failed, NULL unknown; the greatest wins (a pass after a fail).
+xapi_completions = Table(
+    "xapi_completions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("actor_key", Text, nullable=False),
+    Column("activity_id", Text, nullable=False),
+    Column("registration", String(36), nullable=False),
+    Column("actor", JSON, nullable=False),
+    Column("completed", Boolean, nullable=False),
+    Column("success", Integer, nullable=True),
+    Column("score", Float, nullable=True),
+    Column("first_at", Float, nullable=False),
+    Column("last_at", Float, nullable=False),
+    Column("completed_at", Float, nullable=True),
+    Column("statements", Integer, nullable=False),
+    UniqueConstraint("tenant_id", "actor_key", "activity_id", "registration", name="uq_xapi_completions_key"),
+    Index(None, "tenant_id", "activity_id"),
+)
+
+# The activity tree as statements describe it: ``contextActivities.parent`` of a statement
+# about ``child``. Not personal data: erasure leaves it.
+xapi_activity_parents = Table(
+    "xapi_activity_parents",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("parent", Text, primary_key=True),
+    Column("child", Text, primary_key=True),
+    Index(None, "tenant_id", "child"),
+)
+
 # xAPI documents: State (activity + agent [+ registration] + stateId), Activity
 # Profile (activity + profileId) and Agent Profile (agent + profileId). Unused
 # key parts are '' so one unique constraint covers all three kinds.

@@ -148,8 +148,17 @@ _INSERT_LINKS_UNNEST = {
 }
 
 
-async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> set[str]:
-    """Insert the statements whose ids the tenant does not hold yet; the ids inserted.
+@dataclass(frozen=True)
+class Inserted:
+    """What ``insert_many`` did: the ids it inserted, and the payloads of the statements the
+    batch voided (stored targets, or its own statements whose voiding statement came first)."""
+
+    ids: set[str]
+    voided: list[str]
+
+
+async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> Inserted:
+    """Insert the statements whose ids the tenant does not hold yet.
 
     The INSERT itself is conditional (ON CONFLICT DO NOTHING), so concurrent writers of one
     id never fail on the unique constraint: the caller compares the ids not inserted with
@@ -162,7 +171,7 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
     INSERT ... SELECT FROM unnest per table, returning the rows it inserted. Last, the new
     statements' forwarding outbox rows (``forwarding.enqueue``), one INSERT ... SELECT."""
     if not batch:
-        return set()
+        return Inserted(set(), [])
     rows = [
         (
             s.statement_id,
@@ -204,13 +213,13 @@ async def insert_many(conn: Connection, tenant_id: int, batch: Sequence[NewState
             await conn.run(_INSERT_LINKS_UNNEST[table], [p[0] for p in pairs], [p[1] for p in pairs], tenant_id)
         else:
             await conn.run_many(_INSERT_LINKS[table], [(seq, value, tenant_id) for seq, value in pairs])
-    await apply_voiding(conn, tenant_id, new)
+    voided = await apply_voiding(conn, tenant_id, new)
     # In the same transaction: a statement is acknowledged exactly when its outbox rows exist.
     await forwarding.enqueue(conn, tenant_id, list(seq_of.values()))
-    return set(seq_of)
+    return Inserted(set(seq_of), voided)
 
 
-async def apply_voiding(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> None:
+async def apply_voiding(conn: Connection, tenant_id: int, batch: Sequence[NewStatement]) -> list[str]:
     """Data 2.3.2: a statement is voided iff it is not itself a voiding statement and a voiding
     statement for it is stored, in whichever order the two arrived. One UPDATE over the
     batch's targets and the batch's own (non-voiding) statements.
@@ -219,8 +228,9 @@ async def apply_voiding(conn: Connection, tenant_id: int, batch: Sequence[NewSta
     transactions storing a target and its voiding statement at once do not see each other's
     rows, but whichever runs this second after its commit sees the other committed."""
     candidates = sorted({s.voids for s in batch if s.voids} | {s.statement_id for s in batch if not s.voids})
+    voided: list[str] = []
     if not candidates:
-        return
+        return voided
     s, voider = statements_t, statements_t.alias("voider")
     voiding_exists = exists().where(
         voider.c.tenant_id == tenant_id,
@@ -228,7 +238,7 @@ async def apply_voiding(conn: Connection, tenant_id: int, batch: Sequence[NewSta
         voider.c.verb_id == VOIDED_VERB,
     )
     for start in range(0, len(candidates), 500):
-        await conn.execute(
+        result = await conn.execute(
             update(s)
             .where(
                 s.c.tenant_id == tenant_id,
@@ -238,7 +248,10 @@ async def apply_voiding(conn: Connection, tenant_id: int, batch: Sequence[NewSta
                 voiding_exists,
             )
             .values(voided=True)
+            .returning(s.c.payload)
         )
+        voided += [r.payload for r in result]
+    return voided
 
 
 def _target_matches(t: Any, tenant_id: int, f: Filters, *, lookup_only: bool = False) -> list[ColumnElement[bool]]:

@@ -37,7 +37,7 @@ from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
 from openxp.store import launches, now
 from openxp.store import statements as store
-from openxp.xapi import attachments, compare, shape
+from openxp.xapi import attachments, compare, completions, shape
 from openxp.xapi import filters as statement_filters
 from openxp.xapi.endpoint import XContext, endpoint
 from openxp.xapi.errors import (
@@ -214,7 +214,8 @@ async def _store(
     async with rt.db.write() as conn:
         # The INSERT skips ids already held (or being committed by a concurrent request);
         # those must hold the same statement (Communication 2.1.1), or the whole batch is refused.
-        inserted = await store.insert_many(conn, tenant_id, batch)
+        stored = await store.insert_many(conn, tenant_id, batch)
+        inserted = stored.ids
         held = [
             (sent, s.statement_id)
             for (sent, _), s in zip(prepared, batch, strict=True)
@@ -242,12 +243,14 @@ async def _store(
             if confines_voiding(ctx.principal):
                 _confine_voiding(ctx, targets, found_targets, prepared)
         await store.save_attachments(conn, tenant_id, files, shape.agent_key(ctx.authority) or "")
+        await completions.record(conn, tenant_id, (st for _, st in prepared if st["id"].lower() in inserted))
+        await completions.refold(conn, tenant_id, stored.voided)
     if not rt.db.is_sqlite:
         # A target and its voiding statement committed at once miss each other inside their
         # transactions; run after the commit, one of the two always sees the other (SQLite
         # serialises writers, so there the in-transaction pass is enough).
         async with rt.db.write() as conn:
-            await store.apply_voiding(conn, tenant_id, batch)
+            await completions.refold(conn, tenant_id, await store.apply_voiding(conn, tenant_id, batch))
 
 
 def _terminates_session(ctx: XContext, new: list[store.NewStatement]) -> bool:
