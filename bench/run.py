@@ -39,7 +39,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -84,6 +84,7 @@ class Plan:
     smoke: bool
     statements: int = 100_000  # stored before the xapi-get targets run
     token_rows: int = 0  # extra grants, each with an access and a refresh token, never used
+    openxp_env: dict[str, str] = field(default_factory=dict)  # --openxp-env: settings for every openxp service
 
 
 class Bench:
@@ -168,6 +169,7 @@ class Bench:
         data.mkdir(exist_ok=True)
         env = self._env() | openxp_env(data, url, f"http://127.0.0.1:{port}")
         env["OPENXP_CODE_TTL"] = str(24 * 3600)
+        env.update(self.plan.openxp_env)
         # xapi-post100-fwd forwards to a webhook in this process (bench/forward_sink.py), on loopback.
         env["OPENXP_FORWARDING_ALLOW_NETWORKS"] = "127.0.0.1/32"
         argv = [sys.executable, "-m", "openxp.cli", "serve", "--port", str(port), "--workers", str(workers)]
@@ -429,7 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--token-rows", type=int, default=0, help="openxp: this many more grants with live tokens (the tables at size)"
     )
+    parser.add_argument(
+        "--openxp-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an OPENXP_ setting for every openxp service (e.g. OPENXP_BEARER_CACHE=false); repeatable",
+    )
     args = parser.parse_args(argv)
+    openxp_env = dict(item.split("=", 1) for item in args.openxp_env)
+    if any(not name.startswith("OPENXP_") for name in openxp_env):
+        raise SystemExit("--openxp-env takes OPENXP_NAME=VALUE")
     if args.smoke:
         args.rounds, args.duration, args.warmup = 1, 1, 0
     if shutil.which("wrk") is None:
@@ -444,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         args.smoke,
         statements=1000 if args.smoke else 100_000,
         token_rows=args.token_rows,
+        openxp_env=openxp_env,
     )
     bench = Bench(plan)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -463,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         f"wrk -t{plan.threads} -c{plan.connections}, {plan.rounds} round(s) x {plan.duration:g} s per target"
         f" (warm-up {plan.warmup:g} s), round-robin; req/s is the median over rounds"
     )
+    if plan.openxp_env:
+        header.append("openxp settings: " + ", ".join(f"{k}={v}" for k, v in sorted(plan.openxp_env.items())))
     if plan.token_rows:
         header.append(
             f"openxp's token tables hold {plan.token_rows:,} more grants, each with a live access and refresh token"

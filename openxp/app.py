@@ -30,6 +30,7 @@ from openxp.api import users as api_users
 from openxp.api.unrouted import unrouted
 from openxp.audit_writer import AuditWriter
 from openxp.auth.basic import DEPRECATED_FLAG, DEPRECATION_HEADERS
+from openxp.auth.bearer_cache import BearerCache
 from openxp.config import Settings
 from openxp.errors import OpenXPError, ServerError
 from openxp.forwarding.deliverer import Deliverer
@@ -183,17 +184,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         writer.start()
         audit.install(writer.submit)
         forwarder = asyncio.create_task(Deliverer(db, settings).run())
+        watcher = asyncio.create_task(app.state.bearer_cache.watch(db))
         try:
             yield
         finally:
             task.cancel()
             forwarder.cancel()
+            watcher.cancel()
             audit.install(None)
             await writer.stop()
             await db.dispose()
 
     app = Starlette(routes=_routes(), lifespan=lifespan)
     app.state.openxp = Runtime(settings=settings, db=db)
+    app.state.bearer_cache = BearerCache(enabled=settings.bearer_cache)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(OpenXPError, _refused)

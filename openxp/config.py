@@ -145,6 +145,9 @@ class Settings:
     # the same answer again (a lost response, two workers at once); 0 is strict (docs/decisions.md).
     refresh_reuse_grace: int = 0
     launch_token_ttl: int = 4 * 3600
+    # Each worker caches its bearer checks; a revocation reaches every worker within a second
+    # (openxp.auth.bearer_cache). Off: every request looks its token up.
+    bearer_cache: bool = True
     # cmi5 9.3.8: after an AU's "terminated" statement the LMS waits "a specified period of time"
     # before it rejects the session's statements: in-flight requests of the AU still land.
     cmi5_terminate_grace: int = 10
@@ -238,6 +241,7 @@ class Settings:
             tenant_domain=(env.get("OPENXP_TENANT_DOMAIN") or "").strip().lower() or None,
             trusted_proxies=proxies,
             access_log=_bool(env, "OPENXP_ACCESS_LOG", cls.access_log),
+            bearer_cache=_bool(env, "OPENXP_BEARER_CACHE", cls.bearer_cache),
             log_level=log_level,
             xapi_default_version=xapi_default,
             rate_limits=limits,

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_credentials import key_auth, lrs
 from tests.support import js
 from tests.support.server import Server
-from tests.xapi.test_cmi5 import AU, EXT, launched
+from tests.xapi.test_cmi5 import EXT, launched, session_statements
 
 VERBS = "http://adlnet.gov/expapi/verbs/"
 MOVEON = {"id": "https://w3id.org/xapi/cmi5/context/categories/moveon"}
@@ -46,15 +45,7 @@ def test_J01_cmi5js_runs_a_whole_session(server: Server, node: str) -> None:
     assert report["sessionId"] == answer["session_id"]
     assert report["secondStart"].endswith("LMS error: 1"), report  # cmi5 8.2.3.1, as cmi5.js reports it
 
-    response = lrs(
-        server,
-        "GET",
-        "/statements",
-        key_auth(server),
-        params={"registration": params["registration"], "activity": AU, "ascending": "true"},
-    )
-    assert response.status_code == 200, response.text
-    sent = response.json()["statements"]
+    sent = session_statements(server, params["registration"])
     assert [s["verb"]["id"].rsplit("/", 1)[-1] for s in sent] == [
         "launched",
         "initialized",

@@ -26,7 +26,7 @@ import pytest
 
 from tests.support import flow
 from tests.support.axe import violations
-from tests.support.chromium import CHROMIUM, LAUNCH_ARGS, callback_server
+from tests.support.chromium import CHROMIUM, callback_server, chromium_browser
 from tests.support.console import add_admin
 from tests.support.server import PASSWORD, Server, backend, destroy_server, make_server
 
@@ -35,7 +35,7 @@ SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 if not CHROMIUM.exists() and os.environ.get("CI") != "true":
     pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +57,8 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 def _page(chromium: Browser, width: int = 1100) -> Page:

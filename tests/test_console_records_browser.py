@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.support.chromium import CHROMIUM, LAUNCH_ARGS
+from tests.support.chromium import chromium_browser
 from tests.support.server import Server, destroy_server, make_server
 from tests.support.statements import post_statements
 from tests.test_console_browser import _page, accessible, shot, sign_in
@@ -36,12 +36,8 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.mark.parametrize("width", [1100, 375])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from openxp import crypto
+from tests.support.asserts import after_a_change_behind_openxps_back
 from tests.support.flow import api, exchange, get_code, refresh, tokens
 from tests.support.provision import dedicated_admin, dedicated_client
 from tests.support.server import Server
@@ -73,7 +74,7 @@ def test_G03_expired_token(server: Server) -> None:
         "UPDATE access_tokens SET expires_at = :t WHERE token_hash = :h",
         {"t": time.time() - 1, "h": crypto.digest(token)},
     )
-    assert_invalid_token(api(server, token))
+    assert_invalid_token(after_a_change_behind_openxps_back(lambda: api(server, token)))
 
 
 def test_G04_revoked_by_revocation_endpoint(server: Server) -> None:

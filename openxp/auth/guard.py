@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from openxp.auth import basic, bearer, tenant
+from openxp.auth import basic, bearer, bearer_cache, tenant
 from openxp.auth.errors import InsufficientScope, InvalidAuthRequest, MissingCredentials
 from openxp.auth.principal import Principal
 from openxp.runtime import runtime
@@ -61,7 +61,7 @@ async def authenticate(conn: HTTPConnection, policy: Policy, required_scope: str
         if not token or " " in token:
             raise InvalidAuthRequest("malformed Bearer credentials")
         rt = runtime(conn)
-        principal = await bearer.principal_for(rt.db, token)
+        principal = await bearer.principal_for(rt.db, token, bearer_cache.of(conn))
         tenant.check(conn, rt.settings, principal.tenant)
     elif scheme.lower() == "basic" or policy.challenge == "Basic":
         principal = await basic.principal_for(conn, header)

@@ -21,7 +21,7 @@ import typer
 from openxp import audit
 from openxp.audit_writer import write_now
 from openxp.config import ConfigError, Settings
-from openxp.store import Database
+from openxp.store import Database, revocations
 from openxp.store.db import Connection
 from openxp.store.errors import StorageUnavailable, StoreError
 
@@ -182,12 +182,19 @@ def with_db(work: Callable[[Connection], Awaitable[T]], settings: Settings | Non
         # The command's audit events are stored in its own transaction: with the change, or not at all.
         records: list[audit.Record] = []
         audit.install(records.append)
+
+        async def settle() -> None:
+            # A command that ends tokens returns once every running worker has seen it.
+            await revocations.settle(db)
+
+        revocations.listen(settle)
         try:
             async with db.write() as conn:
                 result = await work(conn)
                 await write_now(conn, records)
                 return result
         finally:
+            revocations.unlisten(settle)
             audit.install(None)
             await db.dispose()
 

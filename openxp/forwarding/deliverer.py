@@ -24,8 +24,8 @@ from openxp.forwarding import sealing
 from openxp.forwarding.delivery import OpenTarget, deliver
 from openxp.forwarding.errors import ForwardingError
 from openxp.store import Database
+from openxp.store import attachments as attachment_store
 from openxp.store import forwarding as outbox
-from openxp.store import statements as statement_store
 from openxp.store.db import now
 from openxp.xapi import attachments
 
@@ -138,7 +138,7 @@ class Deliverer:
         if not need:
             return {}
         async with self.db.read() as conn:
-            return await statement_store.load_attachments(conn, target.tenant_id, need, unattributed=True)
+            return await attachment_store.load(conn, target.tenant_id, need, unattributed=True)
 
     def _open(self, target: outbox.Target) -> OpenTarget:
         if self._sealer is None:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from openxp import crypto, scopes
 from openxp.config import MAX_REFRESH_REUSE_GRACE
 from openxp.store import grants as grant_store
-from openxp.store import scope_lists
+from openxp.store import revocations, scope_lists
 from openxp.store.db import Connection, now
 from openxp.store.errors import Invalid, NotFound
 from openxp.store.models import clients
@@ -244,6 +244,7 @@ async def rotate_secret(conn: Connection, client: Client, revoke_tokens: bool = 
 
 
 async def delete_client(conn: Connection, client: Client) -> None:
+    revocations.ended()
     await conn.execute(delete(clients).where(clients.c.id == client.id))
 
 

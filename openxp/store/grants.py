@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select, update
 
 from openxp.config import MAX_REFRESH_REUSE_GRACE
+from openxp.store import revocations
 from openxp.store.db import Connection, Lookup, now
 from openxp.store.models import access_tokens, authorization_codes, grants, refresh_tokens
 from openxp.store.rows import deleted
@@ -270,6 +271,7 @@ async def issue_tokens(
 
 
 async def revoke_grant(conn: Connection, grant_id: int, reason: str) -> None:
+    revocations.ended()
     await conn.run(
         "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
         now(),
@@ -279,6 +281,7 @@ async def revoke_grant(conn: Connection, grant_id: int, reason: str) -> None:
 
 
 async def revoke_grants_of_account(conn: Connection, account_id: int, reason: str) -> None:
+    revocations.ended()
     await conn.execute(
         update(grants)
         .where(and_(grants.c.account_id == account_id, grants.c.revoked_at.is_(None)))
@@ -287,6 +290,7 @@ async def revoke_grants_of_account(conn: Connection, account_id: int, reason: st
 
 
 async def revoke_grants_of_client(conn: Connection, client_pk: int, reason: str) -> None:
+    revocations.ended()
     await conn.execute(
         update(grants)
         .where(and_(grants.c.client_pk == client_pk, grants.c.revoked_at.is_(None)))
@@ -295,6 +299,7 @@ async def revoke_grants_of_client(conn: Connection, client_pk: int, reason: str)
 
 
 async def revoke_access_token(conn: Connection, token_hash: str) -> None:
+    revocations.ended()
     await conn.run(
         "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL", now(), token_hash
     )

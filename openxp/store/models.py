@@ -291,6 +291,24 @@ xapi_statement_activities = Table(
     Index(None, "tenant_id", "activity_id", "seq"),
 )
 
+# One row: a counter the database's triggers bump whenever a bearer token may have ended
+# (migration 0016 lists them); each worker empties its bearer cache when it moves.
+revocation_clock = Table(
+    "revocation_clock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+
+# Each running worker's last reading of the revocation clock (store.revocations.settle).
+bearer_cache_workers = Table(
+    "bearer_cache_workers",
+    metadata,
+    Column("worker", String(64), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+
 # Completion records (GET /api/actors/completions): one row per learner, activity and
 # registration ('' for statements without one), folded from the learner's statements as they
 # are stored (``openxp.xapi.completions``). Every column merges order-independently (``or``,

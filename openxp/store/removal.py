@@ -2,7 +2,7 @@
 attachment bodies no remaining statement needs.
 
 A statement's side rows (related agents and activities) go with it. An attachment body is keyed by
-its sha2 and the authority that supplied it (``statements.supplied_key``), or by the bare sha2 for
+its sha2 and the authority that supplied it (``attachments.supplied_key``), or by the bare sha2 for
 rows from before suppliers were recorded; it stays while any remaining statement of the tenant
 names that sha2 (written by that supplier, for a supplied row). Statements that refer to a removed
 one (voiding, StatementRef) stay: their reference no longer resolves, as for a target never sent,
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import ColumnElement, delete, func, select
 
+from openxp.store.attachments import supplied_key
 from openxp.store.db import Connection
 from openxp.store.models import xapi_attachments as attachments_t
 from openxp.store.models import xapi_statement_activities as activities_t
 from openxp.store.models import xapi_statement_agents as agents_t
 from openxp.store.models import xapi_statements as statements_t
-from openxp.store.statements import supplied_key
 
 # Parameters per IN (...): well under SQLite's and asyncpg's bind limits.
 CHUNK = 500

@@ -35,6 +35,7 @@ from openxp.auth.confine import (
 from openxp.auth.errors import OutsideCredential
 from openxp.httpio import JSON, media_type, read_body
 from openxp.runtime import runtime
+from openxp.store import attachments as attachment_store
 from openxp.store import launches, now
 from openxp.store import statements as store
 from openxp.xapi import attachments, compare, completions, shape
@@ -242,7 +243,7 @@ async def _store(
                     raise InvalidStatement("object.id", "a voiding statement cannot itself be voided")
             if confines_voiding(ctx.principal):
                 _confine_voiding(ctx, targets, found_targets, prepared)
-        await store.save_attachments(conn, tenant_id, files, shape.agent_key(ctx.authority) or "")
+        await attachment_store.save(conn, tenant_id, files, shape.agent_key(ctx.authority) or "")
         await completions.record(conn, tenant_id, (st for _, st in prepared if st["id"].lower() in inserted))
         await completions.refold(conn, tenant_id, stored.voided)
     if not rt.db.is_sqlite:
@@ -463,7 +464,7 @@ async def _respond(
     wanted = attachments.wanted([(r.payload, r.authority_key) for r in rows])
     reads_everything = ctx.principal.may("statements/read") and not ctx.principal.restricted
     async with runtime(request).db.read() as conn:
-        files = await store.load_attachments(conn, ctx.principal.tenant_id, wanted, unattributed=reads_everything)
+        files = await attachment_store.load(conn, ctx.principal.tenant_id, wanted, unattributed=reads_everything)
     files = {sha2: part for sha2, part in files.items() if attachments.genuine(sha2, part[1])}
     content, content_type = attachments.multipart(body, files)
     return Response(content, headers={"Content-Type": content_type})

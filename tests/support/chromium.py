@@ -1,5 +1,6 @@
 """What the browser tests share: Debian's Chromium (never a downloaded browser), its launch
-flags, and a tiny HTTP server that stands in for an integration's redirect URI."""
+flags, a tiny HTTP server that stands in for an integration's redirect URI, and one that serves
+content from an origin of its own."""
 
 from __future__ import annotations
 
@@ -45,3 +46,46 @@ def callback_server() -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def static_server(files: dict[str, tuple[str, bytes]]) -> Iterator[str]:
+    """The base URL of a server on 127.0.0.1 (its own origin) answering GET for each path in
+    ``files`` with (content type, body): content as a course host would serve it."""
+
+    class Static(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = files.get(self.path.split("?", 1)[0])
+            if found is None:
+                self.send_error(404)
+                return
+            content_type, body = found
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Static)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, closed afterwards (the browser tests' module fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -95,6 +95,19 @@ def lms_statements(server: Server, verb: str, registration: str) -> list[dict[st
     return list(response.json()["statements"])
 
 
+def session_statements(server: Server, registration: str) -> list[dict[str, Any]]:
+    """The registration's statements about the AU, oldest first, as the LMS reads them."""
+    response = lrs(
+        server,
+        "GET",
+        "/statements",
+        key_auth(server),
+        params={"registration": registration, "activity": AU, "ascending": "true"},
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["statements"])
+
+
 def test_launch_url_carries_the_cmi5_parameters(server: Server) -> None:
     """8.1: endpoint, fetch, actor, registration and activityId, the content's own query kept; no
     credential in the URL (only the one-time fetch URL)."""

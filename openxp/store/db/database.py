@@ -7,8 +7,11 @@ surface answers 503 the same way whichever backend and entry point met it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,26 @@ from openxp.store.db.sqlite import Sqlite
 from openxp.store.db.trouble import storage_trouble
 from openxp.store.db.urls import sqlite_path
 from openxp.store.errors import StorageUnavailable
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+_DETACHED: set[asyncio.Future[None]] = set()
+# What to run once the current ``write()`` transaction has committed (``after_commit``).
+_AFTER_COMMIT: ContextVar[list[AfterCommit] | None] = ContextVar("openxp_after_commit", default=None)
+
+
+def after_commit(callback: AfterCommit) -> None:
+    """Run ``callback`` when the ``write()`` transaction this code runs in has committed (never
+    if it rolls back), before ``write()`` returns; a coroutine it answers is awaited there.
+    Outside a ``write()``, at once (a coroutine then runs as a task of its own)."""
+    pending = _AFTER_COMMIT.get()
+    if pending is not None:
+        pending.append(callback)
+        return
+    result = callback()
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        _DETACHED.add(task)
+        task.add_done_callback(_DETACHED.discard)
 
 
 class Database:
@@ -74,9 +97,18 @@ class Database:
         """A transaction: committed when the block ends, rolled back if it raises, and left
         only once committed. A database that cannot serve (down, full, read-only) raises
         ``StorageUnavailable``."""
-        with self._storage_trouble_answered():
-            async with self._backend.write() as conn:
-                yield conn
+        pending: list[AfterCommit] = []
+        token = _AFTER_COMMIT.set(pending)
+        try:
+            with self._storage_trouble_answered():
+                async with self._backend.write() as conn:
+                    yield conn
+        finally:
+            _AFTER_COMMIT.reset(token)
+        for callback in pending:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
 
     async def fetch_one(self, sql: str, *args: Any) -> Any:
         """One look-up outside any transaction, with nothing to set up around it: the
