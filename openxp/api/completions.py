@@ -35,6 +35,7 @@ PARAMETERS = frozenset({"agent", "activityId", "status", "registration", "expand
 # expand=hierarchy is bounded work: this deep, and this many records in one answer.
 MAX_DEPTH = 8
 MAX_NODES = 2000
+MAX_RECORDS = 10_000  # the learner's records read for one level
 NOT_ATTEMPTED = "not-attempted"
 
 
@@ -108,9 +109,17 @@ async def _expand(
     for _ in range(MAX_DEPTH):
         if not level or nodes >= MAX_NODES:
             break
-        tree = await store.children(conn, tenant_id, sorted({activity for _, activity, _ in level}))
+        parents = sorted({activity for _, activity, _ in level})
+        tree = await store.children(conn, tenant_id, parents, MAX_NODES - nodes)
         wanted = sorted({c for _, activity, _ in level for c in tree.get(activity, [])})
-        records = await store.of_actor(conn, tenant_id, forms, activity_ids=wanted, limit=MAX_NODES) if wanted else []
+        registrations = sorted({node["registration"] or "" for node, _, _ in level})
+        records = (
+            await store.of_actor(
+                conn, tenant_id, forms, activity_ids=wanted, registrations=registrations, limit=MAX_RECORDS
+            )
+            if wanted
+            else []
+        )
         by_key = {(r.activity_id, r.registration): r for r in records}
         following = []
         for node, activity, path in level:

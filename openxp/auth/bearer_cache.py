@@ -105,12 +105,18 @@ class BearerCache:
         worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
         async def settle() -> None:
-            await revocations.settle(db)
+            # After the commit: a failure to wait must not turn the committed revocation into an
+            # error answer. The workers still read the clock within POLL_SECONDS.
+            try:
+                await revocations.settle(db)
+            except Exception as exc:
+                log.warning("bearer cache: could not wait for the other workers (%s)", type(exc).__name__)
 
         revocations.listen(self.clear)
         revocations.listen(settle)
         reported: int | None = None
         reported_at = 0.0
+        failing = False
         try:
             while True:
                 started = time.monotonic()
@@ -121,10 +127,13 @@ class BearerCache:
                     if seen != reported or started - reported_at > HEARTBEAT_SECONDS:
                         await revocations.report(db, worker, seen)
                         reported, reported_at = seen, started
+                    failing = False
                 except Exception as exc:  # the cache serves nothing until the clock reads again
                     self._trusted_until = 0.0
                     self.clear()
-                    log.warning("bearer cache: cannot read the revocation clock (%s)", type(exc).__name__)
+                    if not failing:  # once per outage, not ten times a second
+                        log.warning("bearer cache: cannot read the revocation clock (%s)", type(exc).__name__)
+                    failing = True
                 await asyncio.sleep(POLL_SECONDS)
         finally:
             revocations.unlisten(self.clear)

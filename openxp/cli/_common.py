@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import getpass
@@ -184,8 +185,10 @@ def with_db(work: Callable[[Connection], Awaitable[T]], settings: Settings | Non
         audit.install(records.append)
 
         async def settle() -> None:
-            # A command that ends tokens returns once every running worker has seen it.
-            await revocations.settle(db)
+            # A command that ends tokens returns once every running worker has seen it; if it
+            # cannot wait, the change is made all the same and the workers see it within a second.
+            with contextlib.suppress(Exception):
+                await revocations.settle(db)
 
         revocations.listen(settle)
         try:

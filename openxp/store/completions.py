@@ -145,7 +145,8 @@ async def fold(conn: Connection, tenant_id: int, folds: Sequence[Fold]) -> None:
             f.completed_at,
             f.statements,
         )
-        for f in merged(folds)
+        # In key order: two batches that share records then lock them in the same order.
+        for f in sorted(merged(folds), key=lambda fold: fold.key)
     ]
     if not rows:
         return
@@ -199,6 +200,7 @@ async def of_actor(
     activity_ids: Sequence[str] | None = None,
     statuses: Sequence[str] = (),
     registration: str | None = None,
+    registrations: Sequence[str] | None = None,
     limit: int,
     skip: int = 0,
 ) -> list[Record]:
@@ -210,25 +212,38 @@ async def of_actor(
         where.append(or_(*(_status(s) for s in statuses)))
     if registration is not None:
         where.append(t.c.registration == registration)
+    if registrations is not None:
+        where.append(t.c.registration.in_(list(registrations)))
     rows = await conn.execute(
         select(t).where(*where).order_by(t.c.last_at.desc(), t.c.id.desc()).limit(limit).offset(skip)
     )
     return [_record(r) for r in rows]
 
 
-async def children(conn: Connection, tenant_id: int, parents: Sequence[str]) -> dict[str, list[str]]:
-    """Each parent's child activities, in id order."""
-    if not parents:
+async def children(conn: Connection, tenant_id: int, parents: Sequence[str], limit: int) -> dict[str, list[str]]:
+    """Each parent's child activities, in id order; at most ``limit`` edges in all."""
+    if not parents or limit <= 0:
         return {}
     rows = await conn.execute(
         select(parents_t.c.parent, parents_t.c.child)
         .where(parents_t.c.tenant_id == tenant_id, parents_t.c.parent.in_(list(parents)))
         .order_by(parents_t.c.parent, parents_t.c.child)
+        .limit(limit)
     )
     found: dict[str, list[str]] = {}
     for r in rows:
         found.setdefault(r.parent, []).append(r.child)
     return found
+
+
+async def lock(conn: Connection, tenant_id: int, keys: Iterable[tuple[str, str, str]]) -> None:
+    """PostgreSQL: hold these records for the rest of the transaction (an advisory lock each, in key
+    order), so that two folds-again of one record run one after the other: otherwise each could
+    miss the other's voiding and write back what it voided. SQLite's writers are serialised."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        await conn.run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "\x1f".join((str(tenant_id), *key)))
 
 
 async def forget(conn: Connection, tenant_id: int, keys: Iterable[tuple[str, str, str]]) -> None:

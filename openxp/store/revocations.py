@@ -34,22 +34,35 @@ async def generation(conn: Connection) -> int:
     return int(row["generation"]) if row is not None else 0
 
 
-_REPORT = (
-    "INSERT INTO bearer_cache_workers (worker, generation, seen_at) VALUES ($1, $2, $3)"
-    " ON CONFLICT (worker) DO UPDATE SET generation = excluded.generation, seen_at = excluded.seen_at"
-)
-
-
 # Rows of workers that stopped without retiring (kill -9) are dropped after this long.
 FORGET_SECONDS = 3600.0
+# The database's clock, not the host's: hosts whose clocks disagree still agree on who is live.
+_REPORT = {
+    "postgresql": "INSERT INTO bearer_cache_workers (worker, generation, seen_at)"
+    " VALUES ($1, $2, extract(epoch from clock_timestamp()))"
+    " ON CONFLICT (worker) DO UPDATE SET generation = excluded.generation, seen_at = excluded.seen_at",
+    "sqlite": "INSERT INTO bearer_cache_workers (worker, generation, seen_at)"
+    " VALUES ($1, $2, (julianday('now') - 2440587.5) * 86400.0)"
+    " ON CONFLICT (worker) DO UPDATE SET generation = excluded.generation, seen_at = excluded.seen_at",
+}
+_FORGET = {
+    "postgresql": "DELETE FROM bearer_cache_workers WHERE seen_at < extract(epoch from clock_timestamp()) - $1",
+    "sqlite": "DELETE FROM bearer_cache_workers WHERE seen_at < (julianday('now') - 2440587.5) * 86400.0 - $1",
+}
+_LIVE = {
+    "postgresql": "SELECT generation FROM bearer_cache_workers"
+    " WHERE seen_at >= extract(epoch from clock_timestamp()) - $1",
+    "sqlite": "SELECT generation FROM bearer_cache_workers"
+    " WHERE seen_at >= (julianday('now') - 2440587.5) * 86400.0 - $1",
+}
 
 
 async def report(db: Database, worker: str, seen: int) -> None:
     """The worker ``worker`` has read generation ``seen`` (and emptied its cache if it moved)."""
-    at = time.time()
     async with db.write() as conn:
-        await conn.run(_REPORT, worker, seen, at)
-        await conn.run("DELETE FROM bearer_cache_workers WHERE seen_at < $1", at - FORGET_SECONDS)
+        dialect = conn.dialect.name
+        await conn.run(_REPORT[dialect], worker, seen)
+        await conn.run(_FORGET[dialect], FORGET_SECONDS)
 
 
 async def retire(db: Database, worker: str) -> None:
@@ -64,9 +77,8 @@ async def settle(db: Database) -> None:
         target = await generation(conn)
     while time.monotonic() < deadline:
         async with db.read() as conn:
-            rows = await conn.fetch_all("SELECT generation, seen_at FROM bearer_cache_workers")
-        cutoff = time.time() - LIVE_SECONDS
-        if all(r["generation"] >= target for r in rows if r["seen_at"] >= cutoff):
+            rows = await conn.fetch_all(_LIVE[conn.dialect.name], LIVE_SECONDS)
+        if all(r["generation"] >= target for r in rows):
             return
         await asyncio.sleep(0.02)
 

@@ -66,7 +66,9 @@ def fold_of(statement: dict[str, Any]) -> store.Fold | None:
         actor_key=key,
         activity_id=obj["id"],
         registration=((statement.get("context") or {}).get("registration") or "").lower(),
-        actor=actor,
+        # A Group's members are people of their own: the record keeps the group's identity only
+        # (so erasing a member leaves no trace of them here).
+        actor={k: v for k, v in actor.items() if k != "member"},
         completed=completed,
         success=success,
         score=float(scaled) if isinstance(scaled, int | float) and not isinstance(scaled, bool) else None,
@@ -104,6 +106,7 @@ async def refold(conn: Connection, tenant_id: int, voided_payloads: Iterable[str
     keys = {f.key for p in voided_payloads if (f := fold_of(json.loads(p))) is not None}
     if not keys:
         return
+    await store.lock(conn, tenant_id, keys)
     await store.forget(conn, tenant_id, keys)
     remaining = [fold_of(json.loads(p)) for p in await store.remaining_payloads(conn, tenant_id, keys)]
     await store.fold(conn, tenant_id, [f for f in remaining if f is not None])

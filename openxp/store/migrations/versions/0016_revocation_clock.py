@@ -23,27 +23,34 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-# (table, event, SQLite's WHEN condition or None). SQLite's triggers are per row, and run only
-# when a row changes in a way that may end a live token. PostgreSQL's are per statement: they run
-# once the statement holds every row it changes, so two revoking transactions never lock the
-# clock and a grant in opposite orders (a per-row trigger could deadlock them). They run on
-# every such statement, so they bump a little more often, which is harmless: a bump only empties
-# caches.
+# (table, event, SQLite's WHEN condition, PostgreSQL's; None: always). Both run per row, and only
+# when a row changes in a way that may end a live token. On PostgreSQL they are deferred constraint
+# triggers: they run at COMMIT, after the transaction holds every other lock it takes, so the
+# clock's row lock is its last and shortest (two revoking transactions cannot deadlock on the clock
+# and a grant), and the function bumps the clock once per transaction however many rows changed.
+_SQLITE_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+_PG_NOW = "extract(epoch from clock_timestamp())"
 TRIGGERS = [
     (
         "access_tokens",
         "UPDATE OF revoked_at, expires_at",
         "NEW.revoked_at IS NOT NULL OR NEW.expires_at < OLD.expires_at",
+        "NEW.revoked_at IS NOT NULL OR NEW.expires_at < OLD.expires_at",
     ),
-    ("access_tokens", "DELETE", "OLD.expires_at > CAST(strftime('%s', 'now') AS REAL)"),
-    ("grants", "UPDATE OF revoked_at", "NEW.revoked_at IS NOT NULL"),
-    ("grants", "DELETE", None),
-    ("clients", "UPDATE OF disabled", "NEW.disabled"),
-    ("clients", "DELETE", None),
-    ("accounts", "UPDATE OF disabled, password_hash", "NEW.disabled OR NEW.password_hash IS NOT OLD.password_hash"),
-    ("accounts", "DELETE", None),
-    ("tenants", "UPDATE OF disabled", "NEW.disabled"),
-    ("tenants", "DELETE", None),
+    ("access_tokens", "DELETE", f"OLD.expires_at > {_SQLITE_NOW}", f"OLD.expires_at > {_PG_NOW}"),
+    ("grants", "UPDATE OF revoked_at", "NEW.revoked_at IS NOT NULL", "NEW.revoked_at IS NOT NULL"),
+    ("grants", "DELETE", None, None),
+    ("clients", "UPDATE OF disabled", "NEW.disabled", "NEW.disabled"),
+    ("clients", "DELETE", None, None),
+    (
+        "accounts",
+        "UPDATE OF disabled, password_hash",
+        "NEW.disabled OR NEW.password_hash IS NOT OLD.password_hash",
+        "NEW.disabled OR NEW.password_hash IS DISTINCT FROM OLD.password_hash",
+    ),
+    ("accounts", "DELETE", None, None),
+    ("tenants", "UPDATE OF disabled", "NEW.disabled", "NEW.disabled"),
+    ("tenants", "DELETE", None, None),
 ]
 
 
@@ -70,16 +77,20 @@ def upgrade() -> None:
     )
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:
+        # The transaction-local setting makes one bump per transaction, whatever the rows.
         op.execute(
-            "CREATE FUNCTION openxp_revocation_tick() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN UPDATE revocation_clock SET generation = generation + 1 WHERE id = 1; RETURN NULL; END $$"
+            "CREATE FUNCTION openxp_revocation_tick() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF coalesce(current_setting('openxp.revocation_ticked', true), '') = 'yes' THEN RETURN NULL; END IF;"
+            " PERFORM set_config('openxp.revocation_ticked', 'yes', true);"
+            " UPDATE revocation_clock SET generation = generation + 1 WHERE id = 1; RETURN NULL; END $$"
         )
-    for table, event, when in TRIGGERS:
+    for table, event, sqlite_when, pg_when in TRIGGERS:
+        when = pg_when if postgres else sqlite_when
         condition = f" WHEN ({when})" if when else ""
         if postgres:
             op.execute(
-                f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} FOR EACH STATEMENT"
-                " EXECUTE FUNCTION openxp_revocation_tick()"
+                f"CREATE CONSTRAINT TRIGGER {_name(table, event)} AFTER {event} ON {table}"
+                f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW{condition} EXECUTE FUNCTION openxp_revocation_tick()"
             )
         else:
             tick = "BEGIN UPDATE revocation_clock SET generation = generation + 1 WHERE id = 1; END"
@@ -88,7 +99,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for table, event, _ in TRIGGERS:
+    for table, event, _, _ in TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {_name(table, event)}" + (f" ON {table}" if postgres else ""))
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS openxp_revocation_tick()")
