@@ -4,9 +4,8 @@ Production deployments put PgBouncer in front of PostgreSQL; there, consecutive 
 one client connection run on different server connections, so named prepared statements, session
 state and LISTEN do not carry over. The database URL says so (``?pgbouncer=true``,
 ``store/db/urls.py``). Here a private PgBouncer (Debian's package, a free port) stands in front of
-the shared PostgreSQL, and the 20-way races (SECURITY.md C-04, E-04) and the bearer cache's
-revocation-latency tests run through it against a 2-worker server, unchanged. With CI=true a
-missing pgbouncer fails instead of skipping.
+the shared PostgreSQL, and the 20-way races (SECURITY.md C-04, E-04) run through it against a
+2-worker server, unchanged. With CI=true a missing pgbouncer fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -29,24 +28,8 @@ from tests.support.statements import post_statements
 from tests.test_races import racers
 from tests.test_races import test_C04_concurrent_code_exchange_one_winner as test_C04_through_pgbouncer
 from tests.test_races import test_E04_concurrent_refresh_one_winner as test_E04_through_pgbouncer
-from tests.test_revocation_latency import (
-    test_a_revocation_behind_openxps_back_reaches_every_worker_within_a_second as test_direct_revocation_pgbouncer,
-)
-from tests.test_revocation_latency import (
-    test_a_revoked_token_is_refused_by_every_worker_once_the_revocation_answers as test_revocation_through_pgbouncer,
-)
-from tests.test_revocation_latency import (
-    test_reuse_detection_ends_the_grant_everywhere as test_reuse_detection_through_pgbouncer,
-)
 
-__all__ = [
-    "racers",
-    "test_C04_through_pgbouncer",
-    "test_E04_through_pgbouncer",
-    "test_direct_revocation_pgbouncer",
-    "test_reuse_detection_through_pgbouncer",
-    "test_revocation_through_pgbouncer",
-]
+__all__ = ["racers", "test_C04_through_pgbouncer", "test_E04_through_pgbouncer"]
 
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 
