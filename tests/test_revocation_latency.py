@@ -13,7 +13,6 @@ in every worker. Each test holds a kept-alive connection to each of the server's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -24,6 +23,7 @@ import pytest
 
 from tests.support.console import sign_in
 from tests.support.flow import tokens
+from tests.support.records import digest
 from tests.support.server import PASSWORD, Server, served
 from tests.support.workers import Pinned, one_per_worker
 
@@ -181,7 +181,7 @@ def test_a_revocation_behind_openxps_back_reaches_every_worker_within_a_second(s
     pins = warmed(server, pair["access_token"])
     server.sql(
         "UPDATE access_tokens SET revoked_at = :t WHERE token_hash = :h",
-        {"t": time.time(), "h": hashlib.sha256(pair["access_token"].encode()).hexdigest()},
+        {"t": time.time(), "h": digest(pair["access_token"])},
     )
     assert max(seconds_until_refused(pins, pair["access_token"])) <= WITHIN
 
@@ -203,7 +203,7 @@ def test_the_cache_answers_repeat_checks(server: Server) -> None:
     pins = warmed(server, pair["access_token"])
     server.sql(
         "UPDATE access_tokens SET scope = 'audit/read' WHERE token_hash = :h",
-        {"h": hashlib.sha256(pair["access_token"].encode()).hexdigest()},
+        {"h": digest(pair["access_token"])},
     )
     for pinned in pins:
         pinned.connection.request(

@@ -321,7 +321,7 @@ async def fetch(request: Request) -> Response:
     if not key or len(key) > 200 or set(request.query_params) != {"k"}:
         return _fetch_answer(UNKNOWN)
     key_digest = crypto.digest(key)
-    password = launch_auth.new_launch_pair()[1]
+    password = crypto.new_credential()
     async with rt.db.write() as conn:
         found = await launches.redeem_fetch(conn, key_digest, launch_auth.password_digest(password))
     if found.tenant_id is None:
